@@ -1,0 +1,89 @@
+"""The bank depository's application factory: wiring only, nothing at import time."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+from flask import Flask
+
+from . import faults as faults_mod
+from .clock import Clock, PersistentClock, parse_instant
+from .http import errors, gateway_view, service_view, sim_view
+from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
+from .protocol import signing
+from .services.context import BankContext, Platform, register_platform
+from .storage import db
+
+log = logging.getLogger("wanxin.bank")
+
+DEFAULTS = {
+    "DATABASE": "bank.sqlite",
+    "PRIVATE_KEY": None,        # PEM/Base64 text or a path to it
+    "PLATFORMS": [],            # [{platform_no, public_key, algorithm?, notify_url?, profile?, name?}]
+    "PASSWORD_ITERATIONS": 120_000,
+    "CLOCK_FROZEN": False,      # freeze the persisted clock (deterministic runs)
+    "CLOCK_START": None,        # ISO instant to start a fresh clock at
+    "DISPATCHER_THREAD": False, # deliver notifications in a background thread
+    "NOTIFY_SCHEDULE": DEFAULT_SCHEDULE,
+    "NOTIFY_TIMEOUT": 5.0,
+}
+
+
+def _key_text(value: Any) -> str:
+    if isinstance(value, Path) or (isinstance(value, str) and not value.lstrip().startswith("-----")
+                                   and len(value) < 1024 and Path(value).exists()):
+        return Path(value).read_text(encoding="utf-8")
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
+               faults: Optional[faults_mod.FaultBook] = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.update(config or {})
+    cfg = app.config
+    if not cfg["PRIVATE_KEY"]:
+        raise ValueError("the bank needs PRIVATE_KEY (its signing key)")
+    legacy = any(p.get("profile") == "legacy" for p in cfg["PLATFORMS"])
+    private_key = signing.load_private_key(_key_text(cfg["PRIVATE_KEY"]), allow_weak=legacy)
+
+    database = db.Database(cfg["DATABASE"])
+    conn = database.conn()
+    db.init_schema(conn)
+    if clock is None:
+        persistent = PersistentClock(database.conn)
+        if cfg["CLOCK_START"] and conn.execute("SELECT 1 FROM meta WHERE key LIKE 'clock.%'").fetchone() is None:
+            start = parse_instant(cfg["CLOCK_START"])
+            if cfg["CLOCK_FROZEN"]:
+                persistent.freeze(start)
+            else:
+                persistent.set(start)
+        elif cfg["CLOCK_FROZEN"] and conn.execute("SELECT 1 FROM meta WHERE key = 'clock.frozen'").fetchone() is None:
+            persistent.freeze()
+        clock = persistent
+    ctx = BankContext(database=database, clock=clock, private_key=private_key,
+                      password_iterations=int(cfg["PASSWORD_ITERATIONS"]))
+    ctx.faults = faults or faults_mod.FaultBook(database.conn, ctx.now_iso)
+    for spec in cfg["PLATFORMS"]:
+        profile = spec.get("profile", "modern")
+        text = _key_text(spec["public_key"])
+        platform = Platform(platform_no=spec["platform_no"],
+                            public_key=signing.load_public_key(text, allow_weak=profile == "legacy"),
+                            algorithm=spec.get("algorithm") or (signing.SHA1 if profile == "legacy" else signing.SHA256),
+                            notify_url=spec.get("notify_url", ""), profile=profile, name=spec.get("name", ""))
+        if platform.public_key.key_size < signing.MIN_BITS:
+            log.warning("platform %s uses a %d-bit key: accepted only because its profile is legacy",
+                        platform.platform_no, platform.public_key.key_size)
+        register_platform(ctx, platform, text)
+
+    dispatcher = Dispatcher(ctx, schedule=tuple(cfg["NOTIFY_SCHEDULE"]), timeout=float(cfg["NOTIFY_TIMEOUT"]))
+    app.extensions["wanxin.bank"] = ctx
+    app.extensions["wanxin.dispatcher"] = dispatcher
+    errors.install(app)
+    app.register_blueprint(service_view.bp)
+    app.register_blueprint(gateway_view.bp)
+    app.register_blueprint(sim_view.bp)
+    if cfg["DISPATCHER_THREAD"]:
+        dispatcher.start()
+    return app

@@ -1,0 +1,124 @@
+"""The bank's clock: system time until it is moved, then simulated and persisted.
+
+Business dates (check files, retry schedules, hold timestamps) come only from
+here; nothing else in the bank calls ``datetime.now()``. Business time is
+China Standard Time (UTC+8), as a Chinese depository's would be.
+
+Two kinds:
+
+* :class:`PersistentClock` keeps an offset (or a frozen instant) in the
+  database ``meta`` table, so every worker process and a restart see the same
+  time. It never goes backwards.
+* :class:`FixedClock` is a frozen in-memory clock for unit tests.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from typing import Callable, Optional, Protocol
+
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+class ClockError(ValueError):
+    """A clock move that is not allowed (backwards, malformed)."""
+
+
+def parse_instant(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise ClockError(f"{text!r} is not an ISO-8601 date-time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=CST)
+    return value.astimezone(CST)
+
+
+def iso(value: dt.datetime) -> str:
+    return value.astimezone(CST).isoformat(timespec="microseconds")
+
+
+def system_now() -> dt.datetime:
+    return dt.datetime.now(CST)
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime: ...
+    def advance(self, seconds: float) -> dt.datetime: ...
+    def set(self, instant: dt.datetime) -> dt.datetime: ...
+
+
+class FixedClock:
+    """A frozen clock for tests: moves only when told."""
+
+    def __init__(self, start: Optional[dt.datetime] = None):
+        self._now = (start or dt.datetime(2026, 1, 5, 9, 0, tzinfo=CST)).astimezone(CST)
+
+    def now(self) -> dt.datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> dt.datetime:
+        if seconds < 0:
+            raise ClockError("the clock never goes backwards")
+        self._now += dt.timedelta(seconds=seconds)
+        return self._now
+
+    def set(self, instant: dt.datetime) -> dt.datetime:
+        instant = instant.astimezone(CST)
+        if instant < self._now:
+            raise ClockError(f"cannot set the clock back to {iso(instant)} (now {iso(self._now)})")
+        self._now = instant
+        return self._now
+
+
+class PersistentClock:
+    """Clock state in the ``meta`` table: ``clock.offset`` seconds, or ``clock.frozen`` instant."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection],
+                 system: Callable[[], dt.datetime] = system_now):
+        self._connect = connect
+        self._system = system
+
+    def _read(self, conn: sqlite3.Connection) -> tuple[float, Optional[str]]:
+        rows = dict(conn.execute(
+            "SELECT key, value FROM meta WHERE key IN ('clock.offset', 'clock.frozen')").fetchall())
+        return float(rows.get("clock.offset", 0.0)), rows.get("clock.frozen")
+
+    def now(self) -> dt.datetime:
+        offset, frozen = self._read(self._connect())
+        if frozen:
+            return parse_instant(frozen)
+        return self._system() + dt.timedelta(seconds=offset)
+
+    def freeze(self, instant: Optional[dt.datetime] = None) -> dt.datetime:
+        """Stop the clock (at ``instant`` or now): deterministic runs."""
+        conn = self._connect()
+        target = instant or self.now()
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock.frozen', ?)", (iso(target),))
+        return target
+
+    def advance(self, seconds: float) -> dt.datetime:
+        if seconds < 0:
+            raise ClockError("the clock never goes backwards")
+        return self.set(self.now() + dt.timedelta(seconds=seconds))
+
+    def set(self, instant: dt.datetime) -> dt.datetime:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            offset, frozen = self._read(conn)
+            current = parse_instant(frozen) if frozen else self._system() + dt.timedelta(seconds=offset)
+            instant = instant.astimezone(CST)
+            if instant < current:
+                raise ClockError(f"cannot set the clock back to {iso(instant)} (now {iso(current)})")
+            if frozen:
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'clock.frozen'", (iso(instant),))
+            else:
+                new_offset = (instant - self._system()).total_seconds()
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock.offset', ?)",
+                             (repr(new_offset),))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return instant

@@ -1,0 +1,1 @@
+"""The bank's business rules: pure functions and values, no Flask and no SQL."""

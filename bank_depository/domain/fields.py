@@ -1,0 +1,104 @@
+"""Lenient reading of request payloads, as the original depository was lenient.
+
+Keys match case-insensitively (``callbackURL`` is ``callbackUrl``), unknown
+keys are ignored, numbers may arrive as numeric strings. What is required
+and missing, or malformed, is a parameter error that names the field.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping, Optional
+
+from ..protocol import money
+from .errors import param_error
+
+_MISSING = object()
+
+
+class Payload:
+    def __init__(self, data: Mapping[str, Any], prefix: str = ""):
+        self._data = dict(data)
+        self._lower = {str(k).lower(): k for k in self._data}
+        self._prefix = prefix
+
+    def _name(self, key: str) -> str:
+        return f"{self._prefix}{key}"
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        real = self._lower.get(key.lower())
+        if real is None or self._data[real] is None or self._data[real] == "":
+            if default is _MISSING:
+                raise param_error(f"{self._name(key)} is required")
+            return default
+        return self._data[real]
+
+    def has(self, key: str) -> bool:
+        return self.raw(key, None) is not None
+
+    def text(self, key: str, default: Any = _MISSING, *, max_len: int = 256) -> str:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        if isinstance(value, (dict, list, bool)):
+            raise param_error(f"{self._name(key)} must be text")
+        value = str(value).strip()
+        if len(value) > max_len:
+            raise param_error(f"{self._name(key)} is longer than {max_len} characters")
+        return value
+
+    def amount(self, key: str, *, allow_zero: bool = False, default: Any = _MISSING) -> int:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        try:
+            return money.parse_yuan(value, self._name(key), allow_zero=allow_zero)
+        except money.AmountError as exc:
+            raise param_error(str(exc)) from None
+
+    def integer(self, key: str, default: Any = _MISSING) -> Optional[int]:
+        value = self.raw(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        try:
+            dec = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise param_error(f"{self._name(key)} must be a whole number") from None
+        if isinstance(value, bool) or dec != dec.to_integral_value():
+            raise param_error(f"{self._name(key)} must be a whole number")
+        return int(dec)
+
+    def items(self, key: str) -> list["Payload"]:
+        value = self.raw(key)
+        if not isinstance(value, list) or not value:
+            raise param_error(f"{self._name(key)} must be a non-empty list")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise param_error(f"{self._name(key)}[{i}] must be an object")
+            out.append(Payload(item, prefix=f"{self._name(key)}[{i}]."))
+        return out
+
+
+def first_difference(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") -> Optional[str]:
+    """The first field (dotted path) whose value differs between two payloads, or None."""
+    for key in sorted(set(a) | set(b)):
+        if key not in a or key not in b:
+            return prefix + key
+        va, vb = a[key], b[key]
+        if isinstance(va, dict) and isinstance(vb, dict):
+            found = first_difference(va, vb, f"{prefix}{key}.")
+            if found:
+                return found
+        elif isinstance(va, list) and isinstance(vb, list):
+            if len(va) != len(vb):
+                return prefix + key
+            for i, (x, y) in enumerate(zip(va, vb)):
+                if isinstance(x, dict) and isinstance(y, dict):
+                    found = first_difference(x, y, f"{prefix}{key}[{i}].")
+                    if found:
+                        return found
+                elif x != y or type(x) is not type(y):
+                    return f"{prefix}{key}[{i}]"
+        elif va != vb or type(va) is not type(vb):
+            return prefix + key
+    return None

@@ -1,0 +1,1 @@
+"""HTTP views of the bank: parse, make one service call, serialise."""

@@ -1,0 +1,54 @@
+"""``/gateway``: bank-hosted pages for opening an account, recharging and withdrawing."""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+
+from ..domain.errors import BankError
+from ..protocol import envelope
+from ..services import gateway
+from ..services.pipeline import authenticate
+from .service_view import request_faults
+
+bp = Blueprint("gateway", __name__)
+
+TITLES = {"PERSONAL_REGISTER": "开通存管账户", "RECHARGE": "充值", "WITHDRAW": "提现"}
+
+
+def _page(page: gateway.Page, status: int = 200):
+    return render_template("gateway.html", page=page, title=TITLES.get(page.service, "银行存管"),
+                           confirm_url=url_for("gateway.confirm")), status
+
+
+@bp.route("/gateway", methods=["GET", "POST"])
+def open_gateway():
+    ctx = current_app.extensions["wanxin.bank"]
+    try:
+        signed, platform = authenticate(ctx, request.values)
+    except envelope.EnvelopeError as exc:
+        return _page(gateway.Page(str(request.values.get("serviceName", "")), "", error=f"{exc.code} {exc.detail}"),
+                     400)
+    page = gateway.open_page(ctx, signed, platform)
+    return _page(page, 400 if page.error and not page.done_url else 200)
+
+
+@bp.route("/gateway/confirm", methods=["POST"])
+def confirm():
+    ctx = current_app.extensions["wanxin.bank"]
+    form = request.form.to_dict()
+    platform = ctx.platform(form.get("platformNo", ""))
+    request_no = form.get("requestNo", "")
+    if platform is None or not request_no:
+        return _page(gateway.Page("", "", error="unknown platform or request"), 400)
+    fired = request_faults(ctx, form.get("serviceName", ""), {"userNo": form.get("userNo", "")}, request_no)
+    if fired and fired.action == "delay":
+        time.sleep(fired.rule["seconds"])
+    try:
+        result = gateway.confirm(ctx, platform, request_no, form,
+                                 reject_code=fired.rule["code"] if fired and fired.action == "reject" else "")
+    except BankError as exc:
+        return _page(gateway.Page(form.get("serviceName", ""), platform.platform_no, request_no, error=exc.message), 400)
+    if fired and fired.action == "lose_response":
+        return Response("", status=504)
+    return redirect(result.url, 302)

@@ -1,0 +1,1 @@
+"""Delivery of the bank's asynchronous notifications from the outbox."""

@@ -1,0 +1,211 @@
+"""The outbox dispatcher: delivers due notifications, outside any transaction.
+
+Each due row is first leased (its next attempt pushed forward) in a short
+transaction, then sent with no database lock held, then its attempt and new
+state recorded in another short transaction. Only the plain body ``OK``
+acknowledges. Failures are retried on a schedule measured on the bank's
+clock; after the last attempt the row is dead-lettered. Delivery is at least
+once: the platform must deduplicate by requestNo.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+from urllib.parse import urlencode
+
+import requests
+
+from ..clock import iso
+from ..faults import NOTIFICATION_ACTIONS
+from ..protocol import envelope, signing
+from ..services.context import BankContext
+from ..storage import db
+
+log = logging.getLogger("wanxin.bank.notify")
+
+#: Seconds to wait after failed attempt k (1-based): the RocketMQ-style ladder.
+DEFAULT_SCHEDULE = (10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600)
+MAX_ATTEMPTS = len(DEFAULT_SCHEDULE) + 1  # 16 attempts in all
+LEASE_SECONDS = 60
+
+
+@dataclass
+class Attempt:
+    notification_id: int
+    request_no: str
+    ok: bool
+    http_status: Optional[int]
+    error: str
+
+
+class Dispatcher:
+    def __init__(self, ctx: BankContext, *, session: Optional[requests.Session] = None,
+                 schedule: tuple = DEFAULT_SCHEDULE, timeout: float = 5.0):
+        self.ctx = ctx
+        self.session = session or requests.Session()
+        self.schedule = tuple(schedule)
+        self.max_attempts = len(self.schedule) + 1
+        self.timeout = timeout
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    # -- one pass ---------------------------------------------------------
+    def run_once(self, limit: int = 500) -> list[Attempt]:
+        """Deliver every notification due now (by the bank's clock); return the attempts made."""
+        batch = self._lease(limit)
+        if not batch:
+            return []
+        faults = self.ctx.faults
+        if faults is not None and len(batch) > 1:
+            first = batch[0]
+            if faults.fire(frozenset({"reorder_notifications"}), service=first["service_name"],
+                           user_no=_user_of(first), request_no=first["request_no"]):
+                batch.reverse()
+        attempts = []
+        for row in batch:
+            fired = None
+            if faults is not None:
+                fired = faults.fire(NOTIFICATION_ACTIONS - {"reorder_notifications"}, service=row["service_name"],
+                                    user_no=_user_of(row), request_no=row["request_no"])
+            if fired and fired.action == "drop_notification":
+                self._finish(row, None, "dropped by fault rule %d" % fired.rule_id, "", dropped=True)
+                continue
+            if fired and fired.action == "delay_notification":
+                self._postpone(row, fired.rule["seconds"])
+                continue
+            attempts.append(self._deliver(row))
+            if fired and fired.action == "duplicate_notification":
+                attempts.append(self._deliver(row, duplicate=True))
+        return attempts
+
+    def run_until_idle(self, max_rounds: int = 100) -> list[Attempt]:
+        """Run passes until nothing is due now (what a scenario's `deliver_notifications` does)."""
+        done: list[Attempt] = []
+        for _ in range(max_rounds):
+            made = self.run_once()
+            if not made and not self._due_count():
+                break
+            done += made
+        return done
+
+    # -- background -------------------------------------------------------
+    def start(self, interval: float = 0.5) -> None:
+        if self._thread:
+            return
+        self._stop.clear()
+
+        def loop():
+            while not self._stop.wait(interval):
+                try:
+                    self.run_once()
+                except Exception:  # keep the dispatcher alive; the row stays due
+                    log.exception("notification pass failed")
+
+        self._thread = threading.Thread(target=loop, name="wanxin-notify", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # -- internals --------------------------------------------------------
+    def _due_count(self) -> int:
+        return self.ctx.conn().execute("SELECT COUNT(*) FROM notifications WHERE state = 'PENDING' AND"
+                                       " next_attempt_at <= ?", (self.ctx.now_iso(),)).fetchone()[0]
+
+    def _lease(self, limit: int) -> list:
+        conn = self.ctx.conn()
+        now = self.ctx.clock.now()
+        with db.transaction(conn):
+            rows = conn.execute("SELECT * FROM notifications WHERE state = 'PENDING' AND next_attempt_at <= ?"
+                                " ORDER BY id LIMIT ?", (iso(now), limit)).fetchall()
+            lease = iso(now + dt.timedelta(seconds=LEASE_SECONDS))
+            conn.executemany("UPDATE notifications SET next_attempt_at = ? WHERE id = ?",
+                             [(lease, r["id"]) for r in rows])
+        return rows
+
+    def _postpone(self, row, seconds: float) -> None:
+        conn = self.ctx.conn()
+        with db.transaction(conn):
+            conn.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?",
+                         (iso(self.ctx.clock.now() + dt.timedelta(seconds=seconds)), row["id"]))
+
+    def _deliver(self, row, duplicate: bool = False) -> Attempt:
+        platform = self.ctx.platform(row["platform_no"])
+        status, error, body = None, "", ""
+        if platform is None or not platform.notify_url:
+            error = "platform has no notify URL"
+        else:
+            payload = row["payload"]
+            signature = signing.sign(self.ctx.private_key, payload.encode("utf-8"), platform.algorithm)
+            fields = envelope.SignedRequest(row["service_name"], row["platform_no"], payload, signature).fields()
+            try:
+                if platform.profile == "legacy":
+                    url = platform.notify_url + "gateway/?" + urlencode(fields)
+                    resp = self.session.get(url, timeout=self.timeout)
+                else:
+                    resp = self.session.post(platform.notify_url, data=fields, timeout=self.timeout)
+                status, body = resp.status_code, resp.text[:500]
+                if body.strip() != "OK":
+                    error = f"not acknowledged (HTTP {status})"
+            except requests.RequestException as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+        ok = not error
+        self._finish(row, status, error, body, ok=ok, duplicate=duplicate)
+        return Attempt(row["id"], row["request_no"], ok, status, error)
+
+    def _finish(self, row, status, error, body, *, ok: bool = False, dropped: bool = False,
+                duplicate: bool = False) -> None:
+        conn = self.ctx.conn()
+        now = self.ctx.clock.now()
+        with db.transaction(conn):
+            current = conn.execute("SELECT state, attempts FROM notifications WHERE id = ?", (row["id"],)).fetchone()
+            if dropped:
+                conn.execute("UPDATE notifications SET state = 'DROPPED' WHERE id = ?", (row["id"],))
+                conn.execute("INSERT INTO notification_attempts (notification_id, attempted_at, error)"
+                             " VALUES (?, ?, ?)", (row["id"], iso(now), error))
+                return
+            attempts = current["attempts"] + 1
+            conn.execute("INSERT INTO notification_attempts (notification_id, attempted_at, http_status, error, body)"
+                         " VALUES (?, ?, ?, ?, ?)", (row["id"], iso(now), status, error, body))
+            if current["state"] != "PENDING" and not duplicate:
+                return  # resent meanwhile or already settled: keep the settled state
+            if ok:
+                conn.execute("UPDATE notifications SET state = 'DELIVERED', attempts = ?, delivered_at ="
+                             " COALESCE(delivered_at, ?) WHERE id = ?", (attempts, iso(now), row["id"]))
+            elif current["state"] == "DELIVERED":
+                conn.execute("UPDATE notifications SET attempts = ? WHERE id = ?", (attempts, row["id"]))
+            elif attempts >= self.max_attempts:
+                conn.execute("UPDATE notifications SET state = 'DEAD', attempts = ? WHERE id = ?",
+                             (attempts, row["id"]))
+            else:
+                wait = self.schedule[attempts - 1]
+                conn.execute("UPDATE notifications SET attempts = ?, next_attempt_at = ? WHERE id = ?",
+                             (attempts, iso(now + dt.timedelta(seconds=wait)), row["id"]))
+
+
+def resend(ctx: BankContext, notification_id: int) -> dict:
+    """Put a notification (delivered, dead or dropped) back in the queue, due now."""
+    conn = ctx.conn()
+    with db.transaction(conn):
+        row = conn.execute("SELECT id FROM notifications WHERE id = ?", (notification_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no notification {notification_id}")
+        conn.execute("UPDATE notifications SET state = 'PENDING', attempts = 0, next_attempt_at = ? WHERE id = ?",
+                     (ctx.now_iso(), notification_id))
+    return {"id": notification_id, "state": "PENDING"}
+
+
+def _user_of(row) -> str:
+    try:
+        return str(envelope.loads(row["payload"]).get("userNo", ""))
+    except ValueError:
+        return ""
+
+
+Clock = Callable[[], dt.datetime]

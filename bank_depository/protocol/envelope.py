@@ -1,0 +1,176 @@
+"""The four-field request envelope and the signed JSON response.
+
+Request: ``serviceName``, ``platformNo``, ``reqData`` (standard padded Base64
+of the UTF-8 JSON payload) and ``signature`` (over the *decoded* JSON bytes).
+Response: ``{"respData": {...}, "signature": "..."}`` where the signature
+covers the exact compact ``respData`` text as it stands in the body.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Mapping, Optional
+
+from . import codes, signing
+
+FIELDS = ("serviceName", "platformNo", "reqData", "signature")
+
+
+class EnvelopeError(Exception):
+    """The envelope itself is unusable: ``code`` is 00003 (parameters) or 00004 (signature)."""
+
+    def __init__(self, code: str, detail: str, request_no: str = ""):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.request_no = request_no
+
+
+def dumps(obj: Any) -> str:
+    """The one compact JSON form used on the wire (raw UTF-8, no spaces)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str) -> Any:
+    """Parse wire JSON keeping every number exact (floats become Decimal)."""
+    return json.loads(text, parse_float=Decimal)
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    service_name: str
+    platform_no: str
+    payload_text: str
+    signature: str
+
+    @property
+    def payload_bytes(self) -> bytes:
+        return self.payload_text.encode("utf-8")
+
+    def payload(self) -> dict:
+        return loads(self.payload_text)
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "serviceName": self.service_name,
+            "platformNo": self.platform_no,
+            "reqData": base64.b64encode(self.payload_bytes).decode("ascii"),
+            "signature": self.signature,
+        }
+
+
+def sign_request(service_name: str, platform_no: str, payload: Mapping[str, Any],
+                 key: signing.PrivateKey, algorithm: str = signing.SHA256,
+                 *, payload_text: Optional[str] = None) -> SignedRequest:
+    """Build a signed request; ``payload_text`` overrides the serialisation byte for byte."""
+    text = payload_text if payload_text is not None else dumps(payload)
+    return SignedRequest(service_name, platform_no, text,
+                         signing.sign(key, text.encode("utf-8"), algorithm))
+
+
+def parse_request(fields: Mapping[str, Any]) -> SignedRequest:
+    """Decode the envelope without verifying it; raises EnvelopeError(00003)."""
+    missing = [f for f in FIELDS if not str(fields.get(f) or "").strip()]
+    if missing:
+        raise EnvelopeError(codes.PARAM_FAIL, f"missing envelope field(s): {', '.join(missing)}")
+    raw = str(fields["reqData"]).strip()
+    try:
+        text = base64.b64decode(raw, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise EnvelopeError(codes.PARAM_FAIL, "reqData is not Base64 of UTF-8 text") from None
+    try:
+        payload = loads(text)
+    except ValueError:
+        raise EnvelopeError(codes.PARAM_FAIL, "reqData is not JSON") from None
+    if not isinstance(payload, dict):
+        raise EnvelopeError(codes.PARAM_FAIL, "reqData must be a JSON object")
+    return SignedRequest(str(fields["serviceName"]).strip(), str(fields["platformNo"]).strip(),
+                         text, str(fields["signature"]).strip())
+
+
+def verify_request(request: SignedRequest, key: signing.PublicKey, algorithm: str) -> None:
+    if not signing.verify(key, request.payload_bytes, request.signature, algorithm):
+        raise EnvelopeError(codes.SIGN_FAIL, "signature does not match reqData",
+                            request_no=_request_no_of(request.payload_text))
+
+
+def _request_no_of(text: str) -> str:
+    try:
+        value = loads(text).get("requestNo", "")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def sign_response(resp_data_text: str, key: signing.PrivateKey, algorithm: str = signing.SHA256) -> str:
+    """The whole response body for an already-serialised respData text."""
+    signature = signing.sign(key, resp_data_text.encode("utf-8"), algorithm)
+    return '{"respData":' + resp_data_text + ',"signature":"' + signature + '"}'
+
+
+def response_body(resp_data: Mapping[str, Any], key: signing.PrivateKey,
+                  algorithm: str = signing.SHA256) -> str:
+    return sign_response(dumps(resp_data), key, algorithm)
+
+
+class ResponseSignatureError(ValueError):
+    """A response whose signature does not verify: it must never be trusted."""
+
+
+def _members_with_text(body: str) -> dict[str, tuple[Any, str]]:
+    """Top-level members of a JSON object with the exact text of each value."""
+    decoder = json.JSONDecoder(parse_float=Decimal)
+    ws = " \t\r\n"
+    i = 0
+
+    def skip(j: int) -> int:
+        while j < len(body) and body[j] in ws:
+            j += 1
+        return j
+
+    i = skip(i)
+    if i >= len(body) or body[i] != "{":
+        raise ValueError("not an object")
+    i = skip(i + 1)
+    members: dict[str, tuple[Any, str]] = {}
+    if i < len(body) and body[i] == "}":
+        return members
+    while True:
+        key, i = decoder.raw_decode(body, i)
+        i = skip(i)
+        if body[i] != ":":
+            raise ValueError("expected ':'")
+        start = skip(i + 1)
+        value, end = decoder.raw_decode(body, start)
+        members[key] = (value, body[start:end])
+        i = skip(end)
+        if body[i] == ",":
+            i = skip(i + 1)
+            continue
+        if body[i] == "}":
+            return members
+        raise ValueError("expected ',' or '}'")
+
+
+def verify_response(body: str, key: signing.PublicKey, algorithm: str = signing.SHA256) -> dict:
+    """Verify a ``/service`` response body and return its respData (numbers exact).
+
+    The signature is checked over the exact respData text as it stands in the
+    body, so key order and number formatting never matter.
+    """
+    try:
+        members = _members_with_text(body)
+    except (ValueError, IndexError):
+        raise ResponseSignatureError("response is not a JSON object") from None
+    resp = members.get("respData")
+    if resp is None or not isinstance(resp[0], dict):
+        raise ResponseSignatureError("response has no respData object")
+    signature = members.get("signature", (None, ""))[0]
+    if not isinstance(signature, str):
+        raise ResponseSignatureError("response is not signed")
+    if not signing.verify(key, resp[1].encode("utf-8"), signature, algorithm):
+        raise ResponseSignatureError("response signature does not verify")
+    return resp[0]

@@ -1,0 +1,1 @@
+"""Use cases of the bank: one function per use case, each owning its transaction."""

@@ -1,0 +1,114 @@
+"""Read models for people and tools: accounts, holds, projects, requests, entries.
+
+Amounts are yuan strings with two decimals; nothing here writes.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Optional
+
+from ..domain.errors import BankError
+from ..protocol import codes, envelope
+from ..protocol.money import format_fen
+
+
+def _user_row(r) -> dict:
+    return {"platformNo": r["platform_no"], "userNo": r["user_no"], "role": r["role"], "fullname": r["fullname"],
+            "available": format_fen(r["available"]), "frozen": format_fen(r["frozen"]),
+            "card": format_fen(r["card_balance"]), "cardNumber": r["card_number"], "createdAt": r["created_at"]}
+
+
+_USERS = ("SELECT u.*, av.balance available, fr.balance frozen, ca.balance card_balance FROM users u"
+          " JOIN accounts av ON av.id = u.available_id JOIN accounts fr ON fr.id = u.frozen_id"
+          " JOIN bank_cards c ON c.card_number = u.card_number JOIN accounts ca ON ca.id = c.account_id")
+
+
+def accounts(conn: sqlite3.Connection) -> dict:
+    users = [_user_row(r) for r in conn.execute(_USERS + " ORDER BY u.created_at, u.user_no")]
+    others = [{"code": r["code"], "kind": r["kind"], "balance": format_fen(r["balance"])}
+              for r in conn.execute("SELECT * FROM accounts WHERE kind IN ('fee', 'funding') ORDER BY code")]
+    cards = [{"cardNumber": r["card_number"], "fullname": r["fullname"], "bankCode": r["bank_code"],
+              "balance": format_fen(r["balance"]), "bound": bool(r["bound"])}
+             for r in conn.execute("SELECT c.card_number, c.bank_code, k.fullname, a.balance,"
+                                   " EXISTS (SELECT 1 FROM users u WHERE u.card_number = c.card_number) bound"
+                                   " FROM bank_cards c JOIN bank_customers k ON k.id = c.customer_id"
+                                   " JOIN accounts a ON a.id = c.account_id ORDER BY c.created_at, c.card_number")]
+    return {"users": users, "platformAccounts": others, "cards": cards}
+
+
+def account(conn: sqlite3.Connection, user_no: str, platform_no: Optional[str] = None, limit: int = 20) -> dict:
+    sql = _USERS + " WHERE u.user_no = ?" + (" AND u.platform_no = ?" if platform_no else "")
+    row = conn.execute(sql, (user_no, platform_no) if platform_no else (user_no,)).fetchone()
+    if row is None:
+        raise BankError(codes.USER_NOT_FOUND, f"no depository account {user_no}")
+    out = _user_row(row)
+    out["holds"] = holds(conn, user_no=user_no, platform_no=row["platform_no"])
+    out["entries"] = [
+        {"entryId": r["entry_id"], "at": r["created_at"], "service": r["service"], "requestNo": r["request_no"],
+         "bizType": r["biz_type"], "account": r["kind"], "amount": format_fen(r["amount"])}
+        for r in conn.execute(
+            "SELECT e.id entry_id, e.created_at, e.service, e.request_no, e.biz_type, a.kind, p.amount"
+            " FROM postings p JOIN entries e ON e.id = p.entry_id JOIN accounts a ON a.id = p.account_id"
+            " WHERE a.id IN (?, ?) ORDER BY p.id DESC LIMIT ?", (row["available_id"], row["frozen_id"], limit))]
+    return out
+
+
+def holds(conn: sqlite3.Connection, *, user_no: str = "", project_no: str = "", state: str = "",
+          platform_no: str = "") -> list[dict]:
+    where, args = [], []
+    for col, value in (("user_no", user_no), ("project_no", project_no), ("state", state), ("platform_no", platform_no)):
+        if value:
+            where.append(f"{col} = ?")
+            args.append(value)
+    sql = "SELECT * FROM holds" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at, request_no"
+    return [{"requestNo": r["request_no"], "userNo": r["user_no"], "projectNo": r["project_no"],
+             "bizType": r["biz_type"], "amount": format_fen(r["amount"]), "remaining": format_fen(r["remaining"]),
+             "state": r["state"], "settledBy": r["settled_by"], "createdAt": r["created_at"]}
+            for r in conn.execute(sql, args)]
+
+
+def projects(conn: sqlite3.Connection) -> list[dict]:
+    rows = conn.execute(
+        "SELECT p.*, COALESCE((SELECT SUM(amount) FROM holds h WHERE h.platform_no = p.platform_no AND"
+        " h.project_no = p.project_no AND h.biz_type = 'TENDER' AND h.state IN ('FROZEN', 'SETTLED')), 0) tendered"
+        " FROM projects p ORDER BY p.created_at, p.project_no")
+    return [{"platformNo": r["platform_no"], "projectNo": r["project_no"], "userNo": r["user_no"], "name": r["name"],
+             "amount": format_fen(r["amount"]), "tendered": format_fen(r["tendered"]), "status": r["status"],
+             "loanRequestNo": r["loan_request_no"], "annualRate": r["annual_rate"], "period": r["period"]}
+            for r in rows]
+
+
+def request(conn: sqlite3.Connection, request_no: str) -> list[dict]:
+    rows = conn.execute("SELECT * FROM requests WHERE request_no = ?", (request_no,)).fetchall()
+    if not rows:
+        raise BankError(codes.TRANSACTION_NOT_FOUND, f"no request {request_no}")
+    return [{"platformNo": r["platform_no"], "requestNo": r["request_no"], "serviceName": r["service_name"],
+             "status": r["status"], "respCode": r["resp_code"], "payload": json.loads(r["payload"]),
+             "respData": envelope.loads(r["resp_data"]) if r["resp_data"] else None,
+             "createdAt": r["created_at"], "finishedAt": r["finished_at"]} for r in rows]
+
+
+def entries(conn: sqlite3.Connection, limit: int = 100) -> list[dict]:
+    out = []
+    for e in conn.execute("SELECT * FROM entries ORDER BY id DESC LIMIT ?", (limit,)).fetchall():
+        postings = [{"account": p["code"], "amount": format_fen(p["amount"])} for p in conn.execute(
+            "SELECT a.code, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = ?"
+            " ORDER BY p.id", (e["id"],))]
+        out.append({"id": e["id"], "service": e["service"], "requestNo": e["request_no"], "bizType": e["biz_type"],
+                    "memo": e["memo"], "at": e["created_at"], "postings": postings})
+    return out
+
+
+def notifications(conn: sqlite3.Connection, state: str = "", limit: int = 200) -> list[dict]:
+    sql = "SELECT * FROM notifications" + (" WHERE state = ?" if state else "") + " ORDER BY id DESC LIMIT ?"
+    out = []
+    for n in conn.execute(sql, ((state, limit) if state else (limit,))).fetchall():
+        attempts = [dict(a) for a in conn.execute(
+            "SELECT attempted_at, http_status, error, body FROM notification_attempts WHERE notification_id = ?"
+            " ORDER BY id", (n["id"],))]
+        out.append({"id": n["id"], "platformNo": n["platform_no"], "serviceName": n["service_name"],
+                    "requestNo": n["request_no"], "state": n["state"], "attempts": n["attempts"],
+                    "nextAttemptAt": n["next_attempt_at"], "createdAt": n["created_at"],
+                    "deliveredAt": n["delivered_at"], "payload": json.loads(n["payload"]), "history": attempts})
+    return out

@@ -1,0 +1,33 @@
+"""Writing asynchronous notifications into the durable outbox.
+
+Invariant guarded: the notification row is inserted inside the same
+transaction as the movement it reports, so it exists if and only if the
+movement (or the final refusal) was committed.
+"""
+from __future__ import annotations
+
+from ..protocol import codes, envelope, services as svc
+from ..protocol.money import format_fen
+from .tx import Tx
+
+
+def notification_payload(service: str, request_no: str, code: str, message: str, status: int,
+                         extra: dict) -> dict:
+    """The payload in the original's field names, keys in alphabetical order."""
+    ok = code == codes.SUCCESS
+    data = {"requestNo": request_no, "respCode": code, "respMsg": message, "status": status}
+    if service == svc.PERSONAL_REGISTER:
+        data["auditStatus"] = "PASSED" if ok else "REFUSED"
+    else:
+        data["transactionStatus"] = "SUCCESS" if ok else "FAIL"
+    data.update(extra)
+    if isinstance(data.get("amount"), int):
+        data["amount"] = format_fen(data["amount"])
+    return dict(sorted(data.items()))
+
+
+def enqueue(tx: Tx, payload: dict) -> int:
+    return tx.conn.execute(
+        "INSERT INTO notifications (platform_no, service_name, request_no, payload, state, next_attempt_at,"
+        " created_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?)",
+        (tx.platform_no, tx.service, tx.request_no, envelope.dumps(payload), tx.now_iso, tx.now_iso)).lastrowid

@@ -1,0 +1,1 @@
+"""SQLite storage of the bank: connection, transactions and the SQL per table group."""

@@ -1,0 +1,95 @@
+"""Connections and transactions for the bank's embedded SQLite database.
+
+Every state change runs inside :func:`transaction`, which opens
+``BEGIN IMMEDIATE`` so that concurrent writers (threads or worker processes)
+serialise on the database lock, and commits or rolls back as one unit.
+Nothing else in the bank commits.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Iterator, Union
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def connect(path: Union[str, Path]) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL is durable against process crashes; only an OS crash can
+        # lose the last commits, which a simulator accepts for speed.
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def init_schema(conn: sqlite3.Connection, package: str = "bank_depository.storage") -> None:
+    sql = resources.files(package).joinpath("schema.sql").read_text(encoding="utf-8")
+    conn.executescript(sql)
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def savepoint(conn: sqlite3.Connection, name: str = "sp") -> Iterator[None]:
+    """A nested unit inside a transaction: undone alone when its body raises."""
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+        raise
+    else:
+        conn.execute(f"RELEASE {name}")
+
+
+class Database:
+    """Hands out one connection per thread for a database file."""
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = str(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        # A connection must never cross a fork (gunicorn workers): reopen per process.
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = connect(self.path)
+            self._local.conn = conn
+            self._local.pid = os.getpid()
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,1 @@
+"""The P2P lending platform."""

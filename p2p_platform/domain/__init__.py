@@ -1,0 +1,1 @@
+"""Pure platform rules: no Flask, no sqlite3."""
