@@ -85,5 +85,6 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
     if cfg["DISPATCHER_THREAD"]:
-        dispatcher.start()
+        lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"
+        dispatcher.start(lock_path=lock)
     return app

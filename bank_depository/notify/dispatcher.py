@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 from urllib.parse import urlencode
 
 import requests
@@ -92,17 +92,26 @@ class Dispatcher:
         return done
 
     # -- background -------------------------------------------------------
-    def start(self, interval: float = 0.5) -> None:
+    def start(self, interval: float = 0.5, lock_path: Optional[str] = None) -> None:
+        """Deliver in a background thread. With ``lock_path``, only the one process
+        holding that file lock delivers (gunicorn workers share the outbox)."""
         if self._thread:
             return
         self._stop.clear()
 
         def loop():
+            lock_file = None
             while not self._stop.wait(interval):
+                if lock_path and lock_file is None:
+                    lock_file = _try_lock(lock_path)
+                    if lock_file is None:
+                        continue
                 try:
                     self.run_once()
                 except Exception:  # keep the dispatcher alive; the row stays due
                     log.exception("notification pass failed")
+            if lock_file is not None:
+                lock_file.close()
 
         self._thread = threading.Thread(target=loop, name="wanxin-notify", daemon=True)
         self._thread.start()
@@ -201,11 +210,20 @@ def resend(ctx: BankContext, notification_id: int) -> dict:
     return {"id": notification_id, "state": "PENDING"}
 
 
+def _try_lock(path: str):
+    import fcntl
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def _user_of(row) -> str:
     try:
         return str(envelope.loads(row["payload"]).get("userNo", ""))
     except ValueError:
         return ""
 
-
-Clock = Callable[[], dt.datetime]
