@@ -80,6 +80,10 @@ def claim_principal(conn, platform_no: str, project_no: str, user_no: str) -> in
 
 
 def add_claim(conn, platform_no: str, project_no: str, user_no: str, delta: int) -> None:
+    if delta < 0:
+        conn.execute("UPDATE claims SET principal = principal + ? WHERE platform_no = ? AND project_no = ?"
+                     " AND user_no = ?", (delta, platform_no, project_no, user_no))
+        return
     conn.execute(
         "INSERT INTO claims (platform_no, project_no, user_no, principal) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (platform_no, project_no, user_no) DO UPDATE SET principal = principal + excluded.principal",

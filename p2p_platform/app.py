@@ -1,0 +1,79 @@
+"""The platform's application factory: wiring only, nothing at import time."""
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Optional
+
+import requests
+from flask import Flask
+
+from bank_depository.protocol import signing
+from bank_depository.protocol.money import parse_yuan
+
+from .bank_client import BankClient
+from .clock import PlatformClock, parse
+from .http import api
+from .services.context import IdGenerator, PlatformContext, Settings
+from .storage.db import Store
+
+DEFAULTS = {
+    "DATABASE": "platform.sqlite",
+    "PLATFORM_NO": "wanxinp2p",
+    "BANK_URL": "http://127.0.0.1:55010",
+    "PRIVATE_KEY": None,         # the platform's signing key (PEM/Base64 text or path)
+    "BANK_PUBLIC_KEY": None,     # the bank's public key
+    "ALGORITHM": signing.SHA256,
+    "PUBLIC_URL": "http://127.0.0.1:53070",
+    "BORROWER_COMMISSION_RATE": "0.02",
+    "INVESTOR_COMMISSION_RATE": "0.03",
+    "MIN_TENDER": "100.00",
+    "WITHDRAW_COMMISSION": "0.00",
+    "RETRIES": 2,
+    "BANK_TIMEOUT": 10.0,
+    "ID_SEED": None,
+    "CLOCK_FROZEN": False,
+    "CLOCK_START": None,
+}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Path) or (isinstance(value, str) and not value.lstrip().startswith("-----")
+                                   and len(value) < 1024 and Path(value).exists()):
+        return Path(value).read_text(encoding="utf-8")
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] = None,
+               session: Optional[requests.Session] = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.update(config or {})
+    cfg = app.config
+    if not cfg["PRIVATE_KEY"] or not cfg["BANK_PUBLIC_KEY"]:
+        raise ValueError("the platform needs PRIVATE_KEY and BANK_PUBLIC_KEY")
+    store = Store(str(cfg["DATABASE"]))
+    store.init()
+    if clock is None:
+        clock = PlatformClock(store)
+        fresh = store.one("SELECT 1 FROM meta WHERE key = 'clock'") is None
+        if fresh and cfg["CLOCK_START"]:
+            start = parse(cfg["CLOCK_START"])
+            clock.freeze(start) if cfg["CLOCK_FROZEN"] else clock.set(start)
+        elif fresh and cfg["CLOCK_FROZEN"]:
+            clock.freeze()
+    bank = BankClient(cfg["BANK_URL"], cfg["PLATFORM_NO"], signing.load_private_key(_text(cfg["PRIVATE_KEY"])),
+                      signing.load_public_key(_text(cfg["BANK_PUBLIC_KEY"])), cfg["ALGORITHM"],
+                      session=session, timeout=float(cfg["BANK_TIMEOUT"]))
+    settings = Settings(platform_no=cfg["PLATFORM_NO"],
+                        borrower_commission_rate=Decimal(str(cfg["BORROWER_COMMISSION_RATE"])),
+                        investor_commission_rate=Decimal(str(cfg["INVESTOR_COMMISSION_RATE"])),
+                        min_tender=parse_yuan(cfg["MIN_TENDER"], "MIN_TENDER"),
+                        withdraw_commission=parse_yuan(cfg["WITHDRAW_COMMISSION"], "WITHDRAW_COMMISSION",
+                                                       allow_zero=True),
+                        public_url=cfg["PUBLIC_URL"], retries=int(cfg["RETRIES"]))
+    ids = IdGenerator(int(cfg["ID_SEED"]) if cfg["ID_SEED"] is not None else None)
+    app.extensions["wanxin.platform"] = PlatformContext(store=store, clock=clock, bank=bank, settings=settings, ids=ids)
+    api.install_errors(app)
+    app.register_blueprint(api.bp)
+    return app

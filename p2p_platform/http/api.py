@@ -1,0 +1,173 @@
+"""The platform's JSON API. Views parse, make one service call, serialise."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..clock import parse
+from ..domain.errors import PlatformError, bad
+from ..services import consumer, jobs, repayment, transactions
+
+bp = Blueprint("api", __name__)
+
+
+def _ctx():
+    return current_app.extensions["wanxin.platform"]
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    if data is None and not request.data:
+        return {}
+    if not isinstance(data, dict):
+        raise bad("the request body must be a JSON object")
+    return data
+
+
+@bp.post("/api/users")
+def register_user():
+    return jsonify(consumer.register(_ctx(), _body())), 201
+
+
+@bp.get("/api/users")
+def list_users():
+    rows = _ctx().store.all("SELECT user_no FROM users ORDER BY created_at, username")
+    return jsonify([consumer.user_view(_ctx(), r["user_no"], with_bank=False) for r in rows])
+
+
+@bp.get("/api/users/<user_no>")
+def show_user(user_no: str):
+    return jsonify(consumer.user_view(_ctx(), user_no))
+
+
+@bp.post("/api/users/<user_no>/open-account")
+def open_account(user_no: str):
+    return jsonify(consumer.open_account(_ctx(), user_no).as_dict())
+
+
+@bp.post("/api/users/<user_no>/recharges")
+def recharge(user_no: str):
+    return jsonify(consumer.recharge(_ctx(), user_no, _body().get("amount")).as_dict())
+
+
+@bp.post("/api/users/<user_no>/withdrawals")
+def withdraw(user_no: str):
+    return jsonify(consumer.withdraw(_ctx(), user_no, _body().get("amount")).as_dict())
+
+
+@bp.post("/api/projects")
+def create_project():
+    return jsonify(transactions.create_project(_ctx(), _body())), 201
+
+
+@bp.get("/api/projects")
+def list_projects():
+    rows = _ctx().store.all("SELECT project_no FROM projects ORDER BY created_at, name")
+    return jsonify([transactions.project_view(_ctx(), r["project_no"]) for r in rows])
+
+
+@bp.get("/api/projects/<project_no>")
+def show_project(project_no: str):
+    return jsonify(transactions.project_view(_ctx(), project_no, detail=True))
+
+
+@bp.post("/api/projects/<project_no>/approve")
+def approve_project(project_no: str):
+    return jsonify(transactions.approve_project(_ctx(), project_no))
+
+
+@bp.post("/api/projects/<project_no>/reject")
+def reject_project(project_no: str):
+    return jsonify(transactions.miscarry(_ctx(), project_no))
+
+
+@bp.post("/api/projects/<project_no>/tenders")
+def tender(project_no: str):
+    data = _body()
+    return jsonify(transactions.tender(_ctx(), project_no, str(data.get("userNo", "")), data.get("amount"))), 201
+
+
+@bp.post("/api/projects/<project_no>/loan")
+def approve_loan(project_no: str):
+    return jsonify(transactions.approve_loan(_ctx(), project_no, _body().get("commission")))
+
+
+@bp.get("/api/records")
+def records():
+    status = request.args.get("status")
+    sql = "SELECT * FROM depository_records" + (" WHERE status = ?" if status is not None else "") + \
+        " ORDER BY created_at, request_no"
+    rows = _ctx().store.all(sql, (int(status),) if status is not None else ())
+    return jsonify([{k: r[k] for k in ("request_no", "service_name", "object_type", "object_id", "status",
+                                       "resp_code", "attempts", "last_error", "created_at", "confirmed_at")}
+                    for r in rows])
+
+
+@bp.post("/api/jobs/repayments")
+def run_repayments():
+    return jsonify(repayment.run_repayments(_ctx()))
+
+
+@bp.post("/api/jobs/recover")
+def run_recover():
+    return jsonify(jobs.recover(_ctx()))
+
+
+@bp.post("/api/jobs/daily")
+def run_daily():
+    return jsonify(jobs.daily(_ctx()))
+
+
+@bp.route("/notify", methods=["GET", "POST"])
+def notify():
+    """The bank's asynchronous notifications: answer the plain body OK once applied."""
+    return consumer.receive_notification(_ctx(), request.values), 200, {"Content-Type": "text/plain"}
+
+
+@bp.get("/callback")
+def callback():
+    """Where the bank's page sends the browser back (the result itself comes by notification)."""
+    a = request.args
+    return jsonify({"st": a.get("st"), "code": a.get("code"), "msg": a.get("msg", "")})
+
+
+@bp.get("/sim/clock")
+def clock_show():
+    return jsonify({"now": _ctx().clock.now().isoformat(timespec="microseconds")})
+
+
+@bp.post("/sim/clock")
+def clock_move():
+    data, clock = _body(), _ctx().clock
+    if "advance_seconds" in data:
+        seconds = data["advance_seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise bad("advance_seconds must be a number")
+        now = clock.advance(seconds)
+    elif "set" in data:
+        now = clock.set(parse(data["set"]))
+    else:
+        raise bad("give advance_seconds or set")
+    return jsonify({"now": now.isoformat(timespec="microseconds")})
+
+
+def install_errors(app) -> None:
+    from werkzeug.exceptions import HTTPException
+
+    from ..clock import ClockError
+
+    @app.errorhandler(PlatformError)
+    def _platform(exc: PlatformError):
+        return jsonify({"error": {"code": exc.code, "message": exc.message}}), exc.status
+
+    @app.errorhandler(ClockError)
+    def _clock(exc: ClockError):
+        return jsonify({"error": {"code": "INVALID", "message": str(exc)}}), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return jsonify({"error": {"code": str(exc.code), "message": exc.description or exc.name}}), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        app.logger.exception("unexpected error")
+        return jsonify({"error": {"code": "INTERNAL", "message": type(exc).__name__}}), 500

@@ -1,0 +1,1 @@
+"""Use cases of the platform: consumer, depository agent, transactions, repayment."""

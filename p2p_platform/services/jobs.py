@@ -1,0 +1,57 @@
+"""Recovery and the daily job, both runnable on demand.
+
+``recover`` settles every record the platform left unsynced: direct requests
+are resent with their own requestNo, gateway requests are asked about with
+QUERY_TRANSACTION, and the outcome is applied to the object it belongs to.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from . import agent, consumer, repayment, transactions
+from .context import PlatformContext
+
+
+def recover(ctx: PlatformContext) -> dict:
+    resolved, still = [], []
+    for row in ctx.store.all("SELECT * FROM depository_records WHERE status = 0 ORDER BY created_at, request_no"):
+        reply = agent.resolve(ctx, row["request_no"])
+        if reply is None:
+            still.append(row["request_no"])
+            continue
+        resolved.append(row["request_no"])
+        service = row["service_name"]
+        if service in ("PERSONAL_REGISTER", "RECHARGE", "WITHDRAW"):
+            with ctx.store.write() as conn:
+                consumer.apply_outcome(conn, ctx, service, row["request_no"], reply.data)
+    # Objects whose record is settled but whose own state has not caught up yet.
+    for t in ctx.store.all("SELECT request_no FROM tenders WHERE status = 'PENDING'"):
+        transactions.settle_tender(ctx, t["request_no"])
+    for p in ctx.store.all("SELECT project_no FROM projects WHERE status IN ('FULLY', 'LOANED') AND"
+                           " loan_request_no IS NOT NULL"):
+        try:
+            transactions.approve_loan(ctx, p["project_no"])
+        except Exception:  # still unknown or refused: reported by the project's own state
+            pass
+    for plan in ctx.store.all("SELECT * FROM repayment_plans WHERE status = 'UNPAID' AND freeze_request_no IS NOT NULL"):
+        rec = ctx.store.one("SELECT * FROM depository_records WHERE request_no = ?", (plan["freeze_request_no"],))
+        if rec and rec["status"] == agent.SYNCED:
+            repayment._enqueue_confirm(ctx, plan["id"], plan["freeze_request_no"])
+    return {"resolved": resolved, "unresolved": still}
+
+
+def daily(ctx: PlatformContext, today: dt.date | None = None) -> dict:
+    """What runs once a business day: recovery, expiry (流标), repayments, outbox."""
+    today = today or ctx.clock.today()
+    out = {"recovery": recover(ctx)}
+    expired = []
+    limit = (today - dt.timedelta(days=ctx.settings.miscarry_days)).isoformat()
+    for p in ctx.store.all("SELECT project_no FROM projects WHERE status = 'COLLECTING' AND approved_at < ?", (limit,)):
+        try:
+            transactions.miscarry(ctx, p["project_no"])
+            expired.append(p["project_no"])
+        except Exception:
+            pass
+    out["expired"] = expired
+    out["repayments"] = repayment.run_repayments(ctx, today)
+    return out

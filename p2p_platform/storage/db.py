@@ -1,0 +1,49 @@
+"""The platform's SQLite access: one connection per thread and process, and
+``write()`` — the only way to commit — which opens ``BEGIN IMMEDIATE``."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from importlib import resources
+from typing import Iterator
+
+
+class Store:
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if self.path != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def init(self) -> None:
+        self.conn().executescript(
+            resources.files("p2p_platform.storage").joinpath("schema.sql").read_text(encoding="utf-8"))
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def one(self, sql: str, args=()) -> sqlite3.Row | None:
+        return self.conn().execute(sql, args).fetchone()
+
+    def all(self, sql: str, args=()) -> list[sqlite3.Row]:
+        return self.conn().execute(sql, args).fetchall()

@@ -1,0 +1,1 @@
+"""Scenario scripts (YAML) and the machinery that runs them against live servers."""
