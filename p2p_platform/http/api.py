@@ -1,11 +1,13 @@
 """The platform's JSON API. Views parse, make one service call, serialise."""
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, current_app, jsonify, request
 
 from ..clock import parse
 from ..domain.errors import PlatformError, bad
-from ..services import consumer, jobs, repayment, transactions
+from ..services import consumer, jobs, reconcile, repayment, transactions
 
 bp = Blueprint("api", __name__)
 
@@ -115,6 +117,32 @@ def run_recover():
 @bp.post("/api/jobs/daily")
 def run_daily():
     return jsonify(jobs.daily(_ctx()))
+
+
+@bp.post("/api/reconciliations")
+def run_reconciliation():
+    data = _body()
+    ctx = _ctx()
+    day = _date(data.get("date")) if data.get("date") else ctx.clock.today()
+    auto = data.get("autoResolve", True)
+    if not isinstance(auto, bool):
+        raise bad("autoResolve must be true or false")
+    return jsonify(reconcile.reconcile(ctx, day, auto_resolve=auto))
+
+
+@bp.get("/api/reconciliations/<day>")
+def show_reconciliation(day: str):
+    report = reconcile.stored(_ctx(), _date(day))
+    if report is None:
+        raise PlatformError("NOT_FOUND", f"no reconciliation stored for {day}", 404)
+    return jsonify(report)
+
+
+def _date(text) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(text))
+    except ValueError:
+        raise bad(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 @bp.route("/notify", methods=["GET", "POST"])

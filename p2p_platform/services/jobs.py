@@ -41,7 +41,8 @@ def recover(ctx: PlatformContext) -> dict:
 
 
 def daily(ctx: PlatformContext, today: dt.date | None = None) -> dict:
-    """What runs once a business day: recovery, expiry (流标), repayments, outbox."""
+    """What runs once a business day: recovery, expiry (流标), repayments, outbox, and
+    yesterday's reconciliation (stored)."""
     today = today or ctx.clock.today()
     out = {"recovery": recover(ctx)}
     expired = []
@@ -54,4 +55,10 @@ def daily(ctx: PlatformContext, today: dt.date | None = None) -> dict:
             pass
     out["expired"] = expired
     out["repayments"] = repayment.run_repayments(ctx, today)
+    from . import reconcile
+    try:
+        report = reconcile.reconcile(ctx, today - dt.timedelta(days=1))
+        out["reconciliation"] = {"date": report["date"], "clean": report["clean"], "breaks": len(report["breaks"])}
+    except Exception as exc:  # the bank may be away: reported, retried tomorrow
+        out["reconciliation"] = {"error": str(exc)}
     return out

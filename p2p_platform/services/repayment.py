@@ -107,8 +107,12 @@ def _enqueue_confirm(ctx: PlatformContext, plan_id: int, freeze_request_no: str)
         if plan["status"] != "UNPAID":
             return
         payload = confirm_payload(conn, ctx, plan_id, freeze_request_no)
+        fees = plan["platform_fee"] + conn.execute("SELECT COALESCE(SUM(commission), 0) FROM receivable_plans"
+                                                   " WHERE plan_id = ?", (plan_id,)).fetchone()[0]
+        borrower = conn.execute("SELECT borrower FROM projects WHERE project_no = ?",
+                                (plan["project_no"],)).fetchone()[0]
         agent.record(conn, ctx, svc.CONFIRM_REPAYMENT, payload, object_type="REPAYMENT", object_id=str(plan_id),
-                     amount=plan["amount"], commission=plan["platform_fee"], user_no="", biz_type=svc.BIZ_REPAYMENT)
+                     amount=plan["amount"], commission=fees, user_no=borrower, biz_type=svc.BIZ_REPAYMENT)
         conn.execute("UPDATE repayment_plans SET status = 'FROZEN', confirm_request_no = ? WHERE id = ?",
                      (payload["requestNo"], plan_id))
         conn.execute("INSERT INTO outbox (kind, ref, request_no, created_at) VALUES ('CONFIRM_REPAYMENT', ?, ?, ?)",

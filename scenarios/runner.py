@@ -1,0 +1,442 @@
+"""Running a scenario: each step against live servers, a line of progress per
+step, and a summary. Exit status 0 only if every step passed.
+
+By default both apps start in this process on loopback ports with fresh SQLite
+files (``Sandbox``); with URLs the steps run against servers started
+elsewhere (actors then get run-unique identities so a rerun does not collide).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import requests
+
+from bank_depository.domain.identity import id_check_char
+from bank_depository.protocol import codes
+
+from . import spec
+from .harness import GatewayError, Sandbox, UserAgent
+
+
+class StepError(Exception):
+    """An action step failed: ``code`` is the platform's or the bank's code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class StepFailure(Exception):
+    """An expectation did not hold."""
+
+
+@dataclass
+class StepResult:
+    number: int
+    line: int
+    name: str
+    ok: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class RunResult:
+    path: str
+    name: str
+    steps: list[StepResult] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and all(s.ok for s in self.steps)
+
+    def as_dict(self) -> dict:
+        return {"file": self.path, "name": self.name, "ok": self.ok, "error": self.error,
+                "seconds": round(self.seconds, 3),
+                "steps": [s.__dict__ | {"seconds": round(s.seconds, 3)} for s in self.steps]}
+
+
+def identity(index: int, tag: int) -> dict:
+    """A valid, deterministic identity for actor ``index`` (GB 11643 check digit included)."""
+    day = 1 + (index - 1) % 28
+    month = 1 + ((index - 1) // 28) % 12
+    first17 = f"{110101 + tag % 89999:06d}19{80 + (index // 336) % 20:02d}{month:02d}{day:02d}{index % 1000:03d}"
+    return {"idNumber": first17 + id_check_char(first17), "mobile": f"139{(tag * 100000 + index) % 10**8:08d}",
+            "cardNumber": f"6222{tag % 10**6:06d}{index:06d}"}
+
+
+class Runner:
+    def __init__(self, scenario: spec.Scenario, *, bank_url: str, platform_url: str,
+                 sandbox: Optional[Sandbox] = None, echo: Callable[[str], None] = print,
+                 keep_going: bool = False, run_tag: Optional[int] = None):
+        self.s = scenario
+        self.bank_url = bank_url.rstrip("/")
+        self.platform_url = platform_url.rstrip("/")
+        self.sandbox = sandbox
+        self.echo = echo
+        self.keep_going = keep_going
+        self.http = requests.Session()
+        self.agent = UserAgent(self.http)
+        self.tag = run_tag if run_tag is not None else 0
+        self.users: dict[str, str] = {}      # actor -> platform userNo
+        self.projects: dict[str, str] = {}   # scenario name -> projectNo
+        self.claims: dict[str, str] = {}     # scenario name -> claim id
+        self.touched_days: set[str] = set()
+
+    # -- http -------------------------------------------------------------
+    def _call(self, method: str, url: str, **kw):
+        resp = self.http.request(method, url, timeout=120, **kw)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {"raw": resp.text}
+        if resp.status_code >= 400 or (isinstance(body, dict) and "error" in body and resp.status_code != 200):
+            err = body.get("error", {}) if isinstance(body, dict) else {}
+            raise StepError(str(err.get("code", resp.status_code)), str(err.get("message", resp.text[:200])))
+        if resp.status_code == 202:
+            err = body.get("error", {})
+            raise StepError(str(err.get("code", "OUTCOME_UNKNOWN")), str(err.get("message", "")))
+        return body
+
+    def bank(self, method: str, path: str, **kw):
+        return self._call(method, self.bank_url + path, **kw)
+
+    def platform(self, method: str, path: str, **kw):
+        return self._call(method, self.platform_url + path, **kw)
+
+    # -- running ----------------------------------------------------------
+    def run(self) -> RunResult:
+        result = RunResult(self.s.path, self.s.name)
+        started = time.perf_counter()
+        try:
+            self._setup()
+        except (StepError, requests.RequestException) as exc:
+            result.error = f"{self.s.path}: setting up actors failed: {exc}"
+            self.echo(f"  ✗ {result.error}")
+            return result
+        total = len(self.s.steps)
+        for step in self.s.steps:
+            t0 = time.perf_counter()
+            try:
+                detail = self.execute(step) or ""
+                ok = True
+            except StepFailure as exc:
+                ok, detail = False, str(exc)
+            except StepError as exc:
+                ok, detail = False, f"failed with {exc.code}: {exc.message}"
+            except requests.RequestException as exc:
+                ok, detail = False, f"could not reach a server: {type(exc).__name__}"
+            res = StepResult(step.number, step.line, step.name, ok, detail, time.perf_counter() - t0)
+            result.steps.append(res)
+            mark = "✓" if ok else "✗"
+            self.echo(f"  {step.number:>3}/{total} {mark} {step.name}{(': ' + detail) if detail else ''}"
+                      + ("" if ok else f"  [{step.where(self.s.path)}]"))
+            if not ok and not self.keep_going:
+                break
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _setup(self) -> None:
+        for actor in self.s.actors.values():
+            who = identity(actor.index, self.tag)
+            card = {"fullname": f"测试{actor.name}", **who, "bankCode": "ICBC", "balance": actor.card_balance}
+            self.bank("POST", "/sim/bank-cards", json=card)
+            username = actor.name if not self.tag else f"{actor.name}-{self.tag}"
+            user = self.platform("POST", "/api/users", json={"username": username, "role": actor.role,
+                                                              "fullname": card["fullname"], **who})
+            self.users[actor.name] = user["userNo"]
+        self._touch()
+
+    def _touch(self) -> None:
+        self.touched_days.add(self.platform("GET", "/sim/clock")["now"][:10])
+
+    def execute(self, step: spec.Step) -> str:
+        handler = getattr(self, "step_" + step.name)
+        out = handler(step.arg)
+        if not step.name.startswith("expect_"):
+            self._touch()
+        return out
+
+    # -- gateway helper ---------------------------------------------------
+    def _gateway(self, gateway_request: dict, password: str) -> dict:
+        try:
+            done = self.agent.complete(gateway_request, password)
+        except GatewayError as exc:
+            raise StepError(self._bank_code(gateway_request) or str(exc.status), str(exc)) from None
+        self.deliver()
+        if done["code"] != 0:
+            raise StepError(self._bank_code(gateway_request) or _code_for(done["msg"]), done["msg"] or "refused")
+        return done
+
+    def _bank_code(self, gateway_request: dict) -> str:
+        request_no = json.loads(base64.b64decode(gateway_request["reqData"]))["requestNo"]
+        try:
+            rows = self.bank("GET", f"/sim/requests/{request_no}")
+        except StepError:
+            return ""
+        return rows[0].get("respCode") or "" if rows else ""
+
+    def deliver(self) -> int:
+        if self.sandbox is not None:
+            return len(self.sandbox.deliver_notifications())
+        return len(self.bank("POST", "/sim/notifications/dispatch")["attempts"])
+
+    # -- action steps -----------------------------------------------------
+    def step_open_account(self, name: str) -> str:
+        for member in self.s.members(name):
+            actor = self.s.actors[member]
+            g = self.platform("POST", f"/api/users/{self.users[member]}/open-account")
+            self._gateway(g, actor.password)
+            status = self.platform("GET", f"/api/users/{self.users[member]}")["status"]
+            if status != "OPEN":
+                raise StepError("NOT_OPEN", f"{member}'s account is {status} after the bank's notification")
+        return name
+
+    def _money_flow(self, kind: str, arg: dict) -> str:
+        for member in self.s.members(arg["user"]):
+            g = self.platform("POST", f"/api/users/{self.users[member]}/{kind}", json={"amount": str(arg["amount"])})
+            self._gateway(g, str(arg.get("password", self.s.actors[member].password)))
+        return f"{arg['user']} {arg['amount']}"
+
+    def step_recharge(self, arg: dict) -> str:
+        return self._money_flow("recharges", arg)
+
+    def step_withdraw(self, arg: dict) -> str:
+        return self._money_flow("withdrawals", arg)
+
+    def step_deposit_card(self, arg: dict) -> str:
+        for member in self.s.members(arg["user"]):
+            card = identity(self.s.actors[member].index, self.tag)["cardNumber"]
+            self.bank("POST", f"/sim/bank-cards/{card}/deposit", json={"amount": str(arg["amount"])})
+        return f"{arg['user']} card +{arg['amount']}"
+
+    def step_create_project(self, arg: dict) -> str:
+        body = {"borrower": self.users[arg["borrower"]], "name": self._project_name(arg["name"]),
+                "amount": str(arg["amount"]), "periods": arg["periods"], "method": arg["method"]}
+        if "annual_rate" in arg:
+            body["annualRate"] = str(arg["annual_rate"])
+        self.projects[arg["name"]] = self.platform("POST", "/api/projects", json=body)["projectNo"]
+        return arg["name"]
+
+    def _project_name(self, name: str) -> str:
+        return name if not self.tag else f"{name}-{self.tag}"
+
+    def step_approve_project(self, name: str) -> str:
+        self.platform("POST", f"/api/projects/{self.projects[name]}/approve")
+        return name
+
+    def step_tender(self, arg: dict) -> str:
+        for member in self.s.members(arg["user"]):
+            self.platform("POST", f"/api/projects/{self.projects[arg['project']]}/tenders",
+                          json={"userNo": self.users[member], "amount": str(arg["amount"])})
+        return f"{arg['user']} → {arg['project']} {arg['amount']}"
+
+    def step_approve_loan(self, arg: dict) -> str:
+        body = {"commission": str(arg["commission"])} if "commission" in arg else {}
+        self.platform("POST", f"/api/projects/{self.projects[arg['project']]}/loan", json=body)
+        return arg["project"]
+
+    def step_reject_project(self, name: str) -> str:
+        self.platform("POST", f"/api/projects/{self.projects[name]}/reject")
+        return name
+
+    def step_advance_days(self, days: int) -> str:
+        for day in range(days):  # day by day, so every business day is one the scenario touched
+            self.bank("POST", "/sim/clock", json={"advance_seconds": 86400})
+            self.platform("POST", "/sim/clock", json={"advance_seconds": 86400})
+        return f"{days} day(s) → {self.platform('GET', '/sim/clock')['now'][:10]}"
+
+    def step_run_repayments(self, _arg) -> str:
+        report = self.platform("POST", "/api/jobs/repayments")
+        return f"paid {len(report['paid'])}, overdue {len(report['overdue'])}, unknown {len(report['unknown'])}"
+
+    def step_run_daily(self, _arg) -> str:
+        report = self.platform("POST", "/api/jobs/daily")
+        return f"paid {len(report['repayments']['paid'])}, recovered {len(report['recovery']['resolved'])}"
+
+    def step_recover(self, _arg) -> str:
+        report = self.platform("POST", "/api/jobs/recover")
+        return f"resolved {len(report['resolved'])}, unresolved {len(report['unresolved'])}"
+
+    def step_deliver_notifications(self, _arg) -> str:
+        return f"{self.deliver()} attempt(s)"
+
+    def step_fault(self, rule: dict) -> str:
+        rule = dict(rule)
+        if isinstance(rule.get("userNo"), str) and rule["userNo"] in self.users:
+            rule["userNo"] = self.users[rule["userNo"]]
+        made = self.bank("POST", "/sim/faults", json=rule)
+        return f"rule {made['id']} {made['action']}"
+
+    def step_clear_faults(self, _arg) -> str:
+        return f"cleared {self.bank('DELETE', '/sim/faults')['cleared']}"
+
+    def step_list_claim(self, arg: dict) -> str:
+        body = {"userNo": self.users[arg["user"]], "projectNo": self.projects[arg["project"]],
+                "amount": str(arg["amount"])}
+        for key, wire in (("price", "price"), ("fee_rate", "feeRate")):
+            if key in arg:
+                body[wire] = str(arg[key])
+        self.claims[arg["name"]] = self.platform("POST", "/api/claims", json=body)["claimNo"]
+        return arg["name"]
+
+    def step_buy_claim(self, arg: dict) -> str:
+        self.platform("POST", f"/api/claims/{self.claims[arg['claim']]}/buy", json={"userNo": self.users[arg["user"]]})
+        return f"{arg['user']} buys {arg['claim']}"
+
+    def step_cancel_claim(self, arg: dict) -> str:
+        self.platform("POST", f"/api/claims/{self.claims[arg['claim']]}/cancel")
+        return arg["claim"]
+
+    # -- expectations -----------------------------------------------------
+    def step_expect_balance(self, arg: dict) -> str:
+        problems = []
+        for who, expected in arg.items():
+            for member in self.s.members(who):
+                actual = self.bank("GET", f"/sim/accounts/{self.users[member]}")
+                for key, value in expected.items():
+                    want = _yuan(value)
+                    if actual[key] != want:
+                        problems.append(f"{member}.{key} expected {want}, actual {actual[key]}")
+        if problems:
+            raise StepFailure("; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+        return f"{sum(len(self.s.members(w)) for w in arg)} account(s) as expected"
+
+    def step_expect_project(self, arg: dict) -> str:
+        problems = []
+        for name, status in arg.items():
+            actual = self.platform("GET", f"/api/projects/{self.projects[name]}")["status"]
+            if actual != str(status):
+                problems.append(f"{name} expected {status}, actual {actual}")
+        if problems:
+            raise StepFailure("; ".join(problems))
+        return ", ".join(f"{k}={v}" for k, v in arg.items())
+
+    def step_expect_plan(self, arg: dict) -> str:
+        plans = self.platform("GET", f"/api/projects/{self.projects[arg['project']]}")["plans"]
+        match = [p for p in plans if p["period"] == arg["period"]]
+        actual = match[0]["status"] if match else "missing"
+        if actual != arg["status"]:
+            raise StepFailure(f"{arg['project']} period {arg['period']} expected {arg['status']}, actual {actual}")
+        return f"{arg['project']}#{arg['period']} {actual}"
+
+    def step_expect_notifications(self, arg: dict) -> str:
+        states = [n["state"] for n in self.bank("GET", "/sim/notifications")]
+        problems = []
+        for key, value in arg.items():
+            actual = states.count(key.upper())
+            if actual != value:
+                problems.append(f"{key} expected {value}, actual {actual}")
+        if problems:
+            raise StepFailure("; ".join(problems))
+        return ", ".join(f"{k}={v}" for k, v in arg.items())
+
+    def step_expect_ledger_sound(self, _arg) -> str:
+        result = self.bank("GET", "/sim/ledger/verify")
+        if not result["sound"]:
+            raise StepFailure("ledger broken: " + "; ".join(p["detail"] for p in result["problems"][:5]))
+        return "ledger sound"
+
+    def step_expect_error(self, arg: dict) -> str:
+        inner: spec.Step = arg["step"]
+        before = self._state()
+        try:
+            self.execute(inner)
+        except StepError as exc:
+            want = str(arg.get("code", ""))
+            if want and exc.code != want and not exc.code.endswith("_" + want):
+                raise StepFailure(f"{inner.name} failed with {exc.code} ({exc.message}), expected code {want}") from None
+            after = self._state()
+            if after != before:
+                raise StepFailure(f"{inner.name} failed with {exc.code} but changed balances or holds") from None
+            return f"{inner.name} refused with {exc.code}"
+        raise StepFailure(f"{inner.name} succeeded, expected an error" + (f" {arg['code']}" if "code" in arg else ""))
+
+    def _state(self) -> tuple:
+        accounts = self.bank("GET", "/sim/accounts")
+        holds = self.bank("GET", "/sim/holds")
+        return (json.dumps(accounts, sort_keys=True), json.dumps(holds, sort_keys=True))
+
+    def step_expect_reconciled(self, arg) -> str:
+        if arg is False:
+            raise StepFailure("expect_reconciled: false is not meaningful; list the expected breaks instead")
+        days = sorted(self.touched_days) if arg is True or "date" not in arg else [str(arg["date"])]
+        auto = True if arg is True else bool(arg.get("auto_resolve", True))
+        found: list[tuple[str, str]] = []
+        for day in days:
+            report = self.platform("POST", "/api/reconciliations", json={"date": day, "autoResolve": auto})
+            found += [(b["kind"], b.get("userNo", "")) for b in report["breaks"]]
+        if arg is True:
+            if found:
+                raise StepFailure(f"expected no breaks on {', '.join(days)}, found {self._names(found)}")
+            return f"{len(days)} day(s) reconciled, no breaks"
+        expected = [(b["kind"], self.users[b["user"]] if b.get("user") else None) for b in arg.get("breaks", [])]
+        left = list(found)
+        missing = []
+        for kind, user in sorted(expected, key=lambda e: e[1] is None):  # exact users first
+            match = next((f for f in left if f[0] == kind and (user is None or f[1] == user)), None)
+            if match is None:
+                missing.append((kind, user or ""))
+            else:
+                left.remove(match)
+        if missing or left:
+            raise StepFailure(f"expected breaks {self._names([(k, u or '') for k, u in expected])},"
+                              f" found {self._names(found)}")
+        return f"{len(days)} day(s), breaks as expected: {self._names(found)}"
+
+    def _names(self, items) -> str:
+        names = {v: k for k, v in self.users.items()}
+        return "[" + ", ".join(k + (f"@{names.get(u, u)}" if u else "") for k, u in items) + "]" if items else "none"
+
+
+def _yuan(value) -> str:
+    from bank_depository.protocol.money import format_fen, parse_yuan
+    return format_fen(parse_yuan(value if not isinstance(value, float) else repr(value), allow_zero=True))
+
+
+def _code_for(message: str) -> str:
+    for c in codes.BY_CODE.values():
+        if message.startswith(c.message):
+            return c.code
+    return "GATEWAY_REFUSED"
+
+
+def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: Optional[str] = None,
+             keep: Optional[Path] = None, echo: Callable[[str], None] = print, keep_going: bool = False) -> RunResult:
+    """Validate and run one scenario file; servers start in process unless URLs are given."""
+    scenario = spec.load(path)
+    echo(f"▶ {scenario.name}  ({path})")
+    if bank_url and platform_url:
+        runner = Runner(scenario, bank_url=bank_url, platform_url=platform_url, echo=echo, keep_going=keep_going,
+                        run_tag=random.SystemRandom().randrange(1, 10**6))
+        return _finish(runner.run(), echo)
+    config = {"BORROWER_COMMISSION_RATE": scenario.config["borrower_commission_rate"],
+              "INVESTOR_COMMISSION_RATE": scenario.config["investor_commission_rate"],
+              "MIN_TENDER": scenario.config["min_tender"], "WITHDRAW_COMMISSION": scenario.config["withdraw_commission"]}
+    workdir = None
+    if keep is not None:
+        workdir = Path(keep) / Path(path).stem
+        if workdir.exists() and any(workdir.iterdir()):
+            raise spec.ScenarioError(f"{workdir} is not empty; --keep needs a fresh directory")
+    with Sandbox(workdir, platform_config=config, seed=scenario.seed if scenario.seed is not None else 0) as sb:
+        runner = Runner(scenario, bank_url=sb.bank_url, platform_url=sb.platform_url, sandbox=sb, echo=echo,
+                        keep_going=keep_going)
+        result = runner.run()
+    return _finish(result, echo)
+
+
+def _finish(result: RunResult, echo: Callable[[str], None]) -> RunResult:
+    passed = sum(1 for s in result.steps if s.ok)
+    failed = sum(1 for s in result.steps if not s.ok)
+    verdict = "PASSED" if result.ok else "FAILED"
+    echo(f"  {verdict}: {passed} step(s) passed, {failed} failed in {result.seconds:.2f}s")
+    return result
