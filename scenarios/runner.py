@@ -361,6 +361,17 @@ class Runner:
             return f"{inner.name} refused with {exc.code}"
         raise StepFailure(f"{inner.name} succeeded, expected an error" + (f" {arg['code']}" if "code" in arg else ""))
 
+    def step_expect_unknown(self, arg: dict) -> str:
+        """The wrapped step must end with the outcome unknown to the platform (the bank may have acted)."""
+        inner: spec.Step = arg["step"]
+        try:
+            self.execute(inner)
+        except StepError as exc:
+            if exc.code != "OUTCOME_UNKNOWN":
+                raise StepFailure(f"{inner.name} failed with {exc.code}, expected OUTCOME_UNKNOWN") from None
+            return f"{inner.name}: outcome unknown to the platform"
+        raise StepFailure(f"{inner.name} succeeded, expected its outcome to stay unknown")
+
     def _state(self) -> tuple:
         accounts = self.bank("GET", "/sim/accounts")
         holds = self.bank("GET", "/sim/holds")
@@ -373,7 +384,8 @@ class Runner:
         auto = True if arg is True else bool(arg.get("auto_resolve", True))
         found: list[tuple[str, str]] = []
         for day in days:
-            report = self.platform("POST", "/api/reconciliations", json={"date": day, "autoResolve": auto})
+            report = self.platform("POST", "/api/reconciliations",
+                                   json={"date": day, "autoResolve": auto, "checkBalances": day == days[-1]})
             found += [(b["kind"], b.get("userNo", "")) for b in report["breaks"]]
         if arg is True:
             if found:

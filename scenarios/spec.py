@@ -55,6 +55,7 @@ STEPS: dict[str, tuple[str, set, set]] = {
     "expect_plan": ("map", {"project", "period", "status"}, {"project", "period", "status"}),
     "expect_notifications": ("map", {"delivered", "pending", "dead", "dropped"}, set()),
     "expect_error": ("map", {"step", "code"}, {"step"}),
+    "expect_unknown": ("map", {"step"}, {"step"}),
     "expect_ledger_sound": ("none", set(), set()),
     "expect_reconciled": ("bool_or_map", {"date", "breaks", "auto_resolve"}, set()),
     "list_claim": ("map", {"user", "project", "amount", "price", "fee_rate", "name"}, {"user", "project", "amount", "name"}),
@@ -306,7 +307,7 @@ def _check(s: Scenario, step: Step, path: str, projects: set, claims: set) -> No
     if name == "expect_project":
         for proj in arg:
             project(proj)
-    if name == "expect_error":
+    if name in ("expect_error", "expect_unknown"):
         inner = _step(arg["step"], step.number, step.line, path)
         if inner.name.startswith("expect_"):
             raise ScenarioError(f"{where}: the wrapped step must be an action, not {inner.name}")

@@ -124,10 +124,10 @@ def run_reconciliation():
     data = _body()
     ctx = _ctx()
     day = _date(data.get("date")) if data.get("date") else ctx.clock.today()
-    auto = data.get("autoResolve", True)
-    if not isinstance(auto, bool):
-        raise bad("autoResolve must be true or false")
-    return jsonify(reconcile.reconcile(ctx, day, auto_resolve=auto))
+    auto, balances = data.get("autoResolve", True), data.get("checkBalances", True)
+    if not isinstance(auto, bool) or not isinstance(balances, bool):
+        raise bad("autoResolve and checkBalances must be true or false")
+    return jsonify(reconcile.reconcile(ctx, day, auto_resolve=auto, check_balances=balances))
 
 
 @bp.get("/api/reconciliations/<day>")
