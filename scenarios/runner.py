@@ -423,14 +423,21 @@ def _code_for(message: str) -> str:
 
 
 def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: Optional[str] = None,
-             keep: Optional[Path] = None, echo: Callable[[str], None] = print, keep_going: bool = False) -> RunResult:
-    """Validate and run one scenario file; servers start in process unless URLs are given."""
+             keep: Optional[Path] = None, echo: Callable[[str], None] = print, keep_going: bool = False,
+             after: Optional[Callable[[Runner], None]] = None) -> RunResult:
+    """Validate and run one scenario file; servers start in process unless URLs are given.
+
+    ``after(runner)`` is called once the steps ran, while the servers still run.
+    """
     scenario = spec.load(path)
     echo(f"▶ {scenario.name}  ({path})")
     if bank_url and platform_url:
         runner = Runner(scenario, bank_url=bank_url, platform_url=platform_url, echo=echo, keep_going=keep_going,
                         run_tag=random.SystemRandom().randrange(1, 10**6))
-        return _finish(runner.run(), echo)
+        result = runner.run()
+        if after:
+            after(runner)
+        return _finish(result, echo)
     config = {"BORROWER_COMMISSION_RATE": scenario.config["borrower_commission_rate"],
               "INVESTOR_COMMISSION_RATE": scenario.config["investor_commission_rate"],
               "MIN_TENDER": scenario.config["min_tender"], "WITHDRAW_COMMISSION": scenario.config["withdraw_commission"]}
@@ -443,6 +450,8 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
         runner = Runner(scenario, bank_url=sb.bank_url, platform_url=sb.platform_url, sandbox=sb, echo=echo,
                         keep_going=keep_going)
         result = runner.run()
+        if after:
+            after(runner)
     return _finish(result, echo)
 
 

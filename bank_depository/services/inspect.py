@@ -25,7 +25,7 @@ _USERS = ("SELECT u.*, av.balance available, fr.balance frozen, ca.balance card_
 
 
 def accounts(conn: sqlite3.Connection) -> dict:
-    users = [_user_row(r) for r in conn.execute(_USERS + " ORDER BY u.created_at, u.user_no")]
+    users = [_user_row(r) for r in conn.execute(_USERS + " ORDER BY u.rowid")]
     others = [{"code": r["code"], "kind": r["kind"], "balance": format_fen(r["balance"])}
               for r in conn.execute("SELECT * FROM accounts WHERE kind IN ('fee', 'funding') ORDER BY code")]
     cards = [{"cardNumber": r["card_number"], "fullname": r["fullname"], "bankCode": r["bank_code"],
