@@ -14,6 +14,7 @@ Two kinds:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sqlite3
 from typing import Callable, Optional, Protocol
 
@@ -31,11 +32,26 @@ def parse_instant(text: str) -> dt.datetime:
         raise ClockError(f"{text!r} is not an ISO-8601 date-time") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=CST)
-    return value.astimezone(CST)
+    try:
+        return value.astimezone(CST)
+    except OverflowError:
+        raise ClockError(f"{text!r} is outside the calendar") from None
 
 
 def iso(value: dt.datetime) -> str:
     return value.astimezone(CST).isoformat(timespec="microseconds")
+
+
+def _plus(now: dt.datetime, seconds: float) -> dt.datetime:
+    """A forward move; NaN, infinity and moves past the calendar are refused, not crashed on."""
+    if not math.isfinite(seconds):
+        raise ClockError("advance_seconds must be a finite number")
+    if seconds < 0:
+        raise ClockError("the clock never goes backwards")
+    try:
+        return now + dt.timedelta(seconds=seconds)
+    except OverflowError:
+        raise ClockError(f"advance_seconds {seconds} moves the clock past the calendar") from None
 
 
 def system_now() -> dt.datetime:
@@ -58,9 +74,7 @@ class FixedClock:
         return self._now
 
     def advance(self, seconds: float) -> dt.datetime:
-        if seconds < 0:
-            raise ClockError("the clock never goes backwards")
-        self._now += dt.timedelta(seconds=seconds)
+        self._now = _plus(self._now, seconds)
         return self._now
 
     def set(self, instant: dt.datetime) -> dt.datetime:
@@ -98,9 +112,7 @@ class PersistentClock:
         return target
 
     def advance(self, seconds: float) -> dt.datetime:
-        if seconds < 0:
-            raise ClockError("the clock never goes backwards")
-        return self.set(self.now() + dt.timedelta(seconds=seconds))
+        return self.set(_plus(self.now(), seconds))
 
     def set(self, instant: dt.datetime) -> dt.datetime:
         conn = self._connect()

@@ -13,6 +13,8 @@ from ..protocol import money
 from .errors import param_error
 
 _MISSING = object()
+#: The largest integer SQLite stores (signed 64 bits).
+MAX_INTEGER = 2 ** 63 - 1
 
 
 class Payload:
@@ -61,10 +63,12 @@ class Payload:
             return value
         try:
             dec = Decimal(str(value).strip())
+            # Non-finite values and anything SQLite cannot store are not whole numbers here.
+            if isinstance(value, bool) or not dec.is_finite() or abs(dec) > MAX_INTEGER \
+                    or dec != dec.to_integral_value():
+                raise InvalidOperation
         except InvalidOperation:
             raise param_error(f"{self._name(key)} must be a whole number") from None
-        if isinstance(value, bool) or dec != dec.to_integral_value():
-            raise param_error(f"{self._name(key)} must be a whole number")
         return int(dec)
 
     def items(self, key: str) -> list["Payload"]:

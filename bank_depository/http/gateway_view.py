@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 
 from ..domain.errors import BankError
 from ..protocol import envelope
-from ..services import gateway
+from ..services import gateway, inspect
 from ..services.pipeline import authenticate
 from .service_view import request_faults
 
@@ -33,6 +33,22 @@ def open_gateway():
     return _page(page, 400 if page.error and not page.done_url else 200)
 
 
+def _stored_request(ctx, platform_no: str, request_no: str) -> tuple[str, dict]:
+    """Service and payload of the request being confirmed, as the bank holds them.
+
+    Fault rules match these, never the form's own serviceName/userNo, which a
+    user agent may omit or get wrong.
+    """
+    try:
+        rows = inspect.request(ctx.conn(), request_no)
+    except BankError:
+        return "", {}
+    for row in rows:
+        if row["platformNo"] == platform_no:
+            return row["serviceName"], row["payload"]
+    return "", {}
+
+
 @bp.route("/gateway/confirm", methods=["POST"])
 def confirm():
     ctx = current_app.extensions["wanxin.bank"]
@@ -41,7 +57,8 @@ def confirm():
     request_no = form.get("requestNo", "")
     if platform is None or not request_no:
         return _page(gateway.Page("", "", error="unknown platform or request"), 400)
-    fired = request_faults(ctx, form.get("serviceName", ""), {"userNo": form.get("userNo", "")}, request_no)
+    service, payload = _stored_request(ctx, platform.platform_no, request_no)
+    fired = request_faults(ctx, service, payload, request_no)
     if fired and fired.action == "delay":
         time.sleep(fired.rule["seconds"])
     try:

@@ -30,6 +30,8 @@ log = logging.getLogger("wanxin.bank.notify")
 DEFAULT_SCHEDULE = (10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600)
 MAX_ATTEMPTS = len(DEFAULT_SCHEDULE) + 1  # 16 attempts in all
 LEASE_SECONDS = 60
+#: How a fault-rule delay is written in a notification's history (never counted as an attempt).
+DELAYED = "delayed by fault rule "
 
 
 @dataclass
@@ -68,13 +70,16 @@ class Dispatcher:
         for row in batch:
             fired = None
             if faults is not None:
-                fired = faults.fire(NOTIFICATION_ACTIONS - {"reorder_notifications"}, service=row["service_name"],
-                                    user_no=_user_of(row), request_no=row["request_no"])
+                actions = NOTIFICATION_ACTIONS - {"reorder_notifications"}
+                if self._was_delayed(row):  # a delay applies once, or an always-on rule would starve the row
+                    actions -= {"delay_notification"}
+                fired = faults.fire(actions, service=row["service_name"], user_no=_user_of(row),
+                                    request_no=row["request_no"])
             if fired and fired.action == "drop_notification":
                 self._finish(row, None, "dropped by fault rule %d" % fired.rule_id, "", dropped=True)
                 continue
             if fired and fired.action == "delay_notification":
-                self._postpone(row, fired.rule["seconds"])
+                self._postpone(row, fired.rule["seconds"], "%s%d" % (DELAYED, fired.rule_id))
                 continue
             attempts.append(self._deliver(row))
             if fired and fired.action == "duplicate_notification":
@@ -138,11 +143,19 @@ class Dispatcher:
                              [(lease, r["id"]) for r in rows])
         return rows
 
-    def _postpone(self, row, seconds: float) -> None:
+    def _postpone(self, row, seconds: float, why: str) -> None:
         conn = self.ctx.conn()
+        now = self.ctx.clock.now()
         with db.transaction(conn):
             conn.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?",
-                         (iso(self.ctx.clock.now() + dt.timedelta(seconds=seconds)), row["id"]))
+                         (iso(now + dt.timedelta(seconds=seconds)), row["id"]))
+            conn.execute("INSERT INTO notification_attempts (notification_id, attempted_at, error) VALUES (?, ?, ?)",
+                         (row["id"], iso(now), why))
+
+    def _was_delayed(self, row) -> bool:
+        return self.ctx.conn().execute(
+            "SELECT 1 FROM notification_attempts WHERE notification_id = ? AND error LIKE ? LIMIT 1",
+            (row["id"], DELAYED + "%")).fetchone() is not None
 
     def _deliver(self, row, duplicate: bool = False) -> Attempt:
         platform = self.ctx.platform(row["platform_no"])
@@ -160,7 +173,8 @@ class Dispatcher:
                 else:
                     resp = self.session.post(platform.notify_url, data=fields, timeout=self.timeout)
                 status, body = resp.status_code, resp.text[:500]
-                if body.strip() != "OK":
+                # A server error page that happens to say OK is not an acknowledgement.
+                if not 200 <= status < 300 or body.strip() != "OK":
                     error = f"not acknowledged (HTTP {status})"
             except requests.RequestException as exc:
                 error = f"{type(exc).__name__}: {exc}"[:500]

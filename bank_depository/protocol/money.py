@@ -51,11 +51,12 @@ def parse_yuan(value: object, field: str = "amount", *, allow_zero: bool = False
         raise AmountError(field, f"{value} has more than 2 decimals")
     if dec < 0:
         raise AmountError(field, "must not be negative")
+    # Bound before scaling: a huge exponent (1e999999) would overflow the context.
+    if dec > Decimal(MAX_FEN).scaleb(-2):
+        raise AmountError(field, f"exceeds the maximum of {format_fen(MAX_FEN)}")
     fen = int(dec * 100)
     if fen == 0 and not allow_zero:
         raise AmountError(field, "must be greater than 0")
-    if fen > MAX_FEN:
-        raise AmountError(field, f"exceeds the maximum of {format_fen(MAX_FEN)}")
     return fen
 
 

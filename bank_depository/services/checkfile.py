@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import sqlite3
 from typing import Iterator
 
@@ -34,9 +35,16 @@ def _rows(conn: sqlite3.Connection, platform_no: str, day: str) -> Iterator[sqli
         " ORDER BY finished_at, request_no", (platform_no, day, *money))
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def parse_day(text: str) -> dt.date:
+    """A calendar date written YYYY-MM-DD, and only that (Python 3.11+ would also take 20260105 or 2026-W02-1)."""
+    value = str(text).strip()
     try:
-        return dt.date.fromisoformat(str(text).strip())
+        if not _DAY.fullmatch(value):
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
     except ValueError:
         raise param_error(f"fileDate {text!r} is not a date (YYYY-MM-DD)") from None
 

@@ -55,6 +55,8 @@ def create_project(tx: Tx, p: Payload) -> dict:
     user_no, project_no = p.text("userNo"), p.text("projectNo", max_len=64)
     amount = p.amount("projectAmount")
     period = p.integer("projectPeriod", default=None)
+    if period is not None and period < 1:
+        raise param_error("projectPeriod must be at least 1")
     rate = p.text("annualRate", default="")
     if rate:
         try:

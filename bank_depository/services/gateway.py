@@ -134,11 +134,14 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
         return page
     conn = ctx.conn()
     with db.transaction(conn):
-        stored = conn.execute("SELECT payload, status, resp_code, resp_data FROM requests"
+        stored = conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
                               " WHERE platform_no = ? AND request_no = ?",
                               (platform.platform_no, page.request_no)).fetchone()
-        if stored is not None and stored["payload"] != request.payload_text:
-            where = first_difference(envelope.loads(stored["payload"]), payload) or "reqData"
+        # Same payload means same service and same JSON values; spacing and key order do not count.
+        where = None if stored is None else "serviceName" if stored["service_name"] != service else \
+            None if stored["payload"] == request.payload_text else \
+            first_difference(envelope.loads(stored["payload"]), payload)
+        if where:
             page.error = f"{codes.message(codes.REQUEST_CONFLICT)}: {where}"
             page.done_url = ""
             return page

@@ -86,9 +86,11 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
                               (platform.platform_no, request_no)).fetchone()
         if stored is not None:
             text = stored["resp_data"]
-            if stored["payload"] != request.payload_text:
-                field = "serviceName" if stored["service_name"] != service else \
-                    first_difference(envelope.loads(stored["payload"]), payload) or "reqData"
+            # Same payload means same service and same JSON values; spacing and key order do not count.
+            field = "serviceName" if stored["service_name"] != service else \
+                None if stored["payload"] == request.payload_text else \
+                first_difference(envelope.loads(stored["payload"]), payload)
+            if field:
                 return Outcome(error_body(ctx, codes.REQUEST_CONFLICT,
                                           f"requestNo {request_no} was used with a different {field}",
                                           request_no, algorithm), request_no, service)

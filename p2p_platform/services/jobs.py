@@ -24,11 +24,32 @@ def recover(ctx: PlatformContext) -> dict:
         if service in ("PERSONAL_REGISTER", "RECHARGE", "WITHDRAW"):
             with ctx.store.write() as conn:
                 consumer.apply_outcome(conn, ctx, service, row["request_no"], reply.data)
-    # Objects whose record is settled but whose own state has not caught up yet.
+    # Objects whose record is settled but whose own state has not caught up yet
+    # (a record still unknown is not resent a second time in the same run).
+    for p in ctx.store.all("SELECT project_no, create_request_no FROM projects WHERE status = 'DRAFT'"
+                           " AND create_request_no IS NOT NULL"):
+        if p["create_request_no"] not in still:
+            try:
+                transactions.approve_project(ctx, p["project_no"])
+            except Exception:  # refused: the project stays a draft, as at the bank
+                pass
     for t in ctx.store.all("SELECT request_no FROM tenders WHERE status = 'PENDING'"):
-        transactions.settle_tender(ctx, t["request_no"])
-    for p in ctx.store.all("SELECT project_no FROM projects WHERE status IN ('FULLY', 'LOANED') AND"
-                           " loan_request_no IS NOT NULL"):
+        if t["request_no"] not in still:
+            transactions.settle_tender(ctx, t["request_no"])
+    for p in ctx.store.all("SELECT project_no, miscarry_request_no FROM projects WHERE status IN ('COLLECTING', 'FULLY')"
+                           " AND (miscarry_request_no IS NOT NULL OR EXISTS (SELECT 1 FROM tenders t WHERE"
+                           " t.project_no = projects.project_no AND t.cancel_request_no IS NOT NULL))"):
+        started = [p["miscarry_request_no"]] + [t["cancel_request_no"] for t in ctx.store.all(
+            "SELECT cancel_request_no FROM tenders WHERE project_no = ?", (p["project_no"],))]
+        if not set(started) & set(still):
+            try:  # a 流标 under way: finish it with the same requestNos
+                transactions.miscarry(ctx, p["project_no"])
+            except Exception:
+                pass
+    for p in ctx.store.all("SELECT project_no, loan_request_no FROM projects WHERE status IN ('FULLY', 'LOANED')"
+                           " AND loan_request_no IS NOT NULL"):
+        if p["loan_request_no"] in still:
+            continue
         try:
             transactions.approve_loan(ctx, p["project_no"])
         except Exception:  # still unknown or refused: reported by the project's own state
@@ -37,6 +58,8 @@ def recover(ctx: PlatformContext) -> dict:
         rec = ctx.store.one("SELECT * FROM depository_records WHERE request_no = ?", (plan["freeze_request_no"],))
         if rec and rec["status"] == agent.SYNCED:
             repayment._enqueue_confirm(ctx, plan["id"], plan["freeze_request_no"])
+    # A CONFIRM_REPAYMENT settled above marks its plan paid only through the outbox.
+    repayment.process_outbox(ctx)
     return {"resolved": resolved, "unresolved": still}
 
 

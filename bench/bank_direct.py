@@ -1,0 +1,421 @@
+"""Signed USER_AUTO_PRE_TRANSACTION (TENDER) round trips per second through the served bank.
+
+    python bench/bank_direct.py [--workers 2] [--clients 4] [--requests 4000]
+
+What it does, in one run:
+
+1. makes throw-away keys and a database in a temp dir, starts ``wanxin bank
+   serve`` (gunicorn worker processes) on a free port, and sets up investors
+   with balance, one borrower and enough projects, with plain ``requests``;
+2. measures the single-core rate of one RSA-2048 sign plus one verify
+   (SHA256withRSA, PKCS#1 v1.5) on a tender-like payload, in this process,
+   single thread: the bank's own cryptographic share of one signed round trip;
+3. signs every tender BEFORE the timed window (distinct requestNo, small
+   amounts spread over investors and projects), pre-encodes the form bodies,
+   then sends them from several client processes, each on one keep-alive
+   ``http.client`` connection, all released together by a barrier;
+4. verifies every response signature after the window, counts respCode 00000,
+   reconciles the frozen balances, asks ``/sim/ledger/verify``, and prints the
+   figures. The server subprocess is always terminated.
+
+The machine's cores are shared by the clients and the server, so the client
+side is kept as cheap as possible (no signing, no JSON, no verification in the
+window). Exit status is non-zero if any request failed or the ledger is unsound.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bank_depository.domain.identity import id_check_char  # noqa: E402
+from bank_depository.protocol import envelope, signing  # noqa: E402
+
+PLATFORM_NO = "wanxinp2p"
+PASSWORD = "123456"
+CALLBACK = "http://platform.invalid/cb"
+SUCCESS = "00000"
+
+
+# -- server -------------------------------------------------------------------
+class Server:
+    """``wanxin bank serve`` as a subprocess (own process group, always stopped)."""
+
+    def __init__(self, workdir: Path, workers: int, timeout: float = 60.0):
+        self.workdir = workdir
+        self.keys = workdir / "keys"
+        cli = [sys.executable, str(ROOT / "cli.py")]
+        subprocess.run(cli + ["keys", "generate", "--dir", str(self.keys)], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        self.log_path = workdir / "server.log"
+        self._log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(
+            cli + ["bank", "serve", "--db", str(workdir / "bank.sqlite"), "--keys", str(self.keys),
+                   "--port", "0", "--workers", str(workers), "--password-iterations", "1000"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True)
+        self.url = self._wait_listening(timeout)
+
+    def _wait_listening(self, timeout: float) -> str:
+        found: list[str] = []
+
+        def read():
+            for line in self.proc.stdout:  # type: ignore[union-attr]
+                m = re.search(r"bank listening on (http://\S+)", line)
+                if m:
+                    found.append(m.group(1))
+                    break
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not found:
+            self.stop()
+            raise RuntimeError(f"the bank did not start; log:\n{self.log_path.read_text()[-3000:]}")
+        # gunicorn reports readiness before the workers have booted: wait for an answer.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(found[0] + "/sim/health", timeout=2).ok:
+                    return found[0]
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("the bank never answered /sim/health")
+
+    def cpu_seconds(self) -> float:
+        """User+system CPU of the master and every worker (its process group), from /proc."""
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.proc.pid:  # pgrp
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)  # the master and its workers
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=5)
+        self._log.close()
+
+
+# -- setup through the real HTTP surface -----------------------------------------
+class Platform:
+    """A minimal platform: signs requests, verifies answers, drives the gateway pages."""
+
+    def __init__(self, url: str, keys_dir: Path):
+        self.url = url
+        self.key = signing.load_private_key(keys_dir / "platform_private.pem")
+        self.bank_key = signing.load_public_key(keys_dir / "bank_public.pem")
+        self.http = requests.Session()
+        self.seq = 0
+
+    def next_no(self, prefix: str) -> str:
+        self.seq += 1
+        return f"{prefix}{self.seq:07d}"
+
+    def fields(self, service: str, payload: dict) -> dict:
+        return envelope.sign_request(service, PLATFORM_NO, payload, self.key).fields()
+
+    def call(self, service: str, payload: dict) -> dict:
+        resp = self.http.post(self.url + "/service", data=self.fields(service, payload), timeout=30)
+        resp.raise_for_status()
+        data = envelope.verify_response(resp.text, self.bank_key)
+        if data["respCode"] != SUCCESS:
+            raise RuntimeError(f"{service} failed: {data}")
+        return data
+
+    def card(self, seq: int, balance: str) -> dict:
+        first17 = f"110101198{seq // 10000 % 10}{(seq // 28) % 12 + 1:02d}{seq % 28 + 1:02d}{seq % 1000:03d}"
+        data = {"fullname": f"压测{seq}", "idNumber": first17 + id_check_char(first17),
+                "mobile": f"139{seq:08d}", "cardNumber": f"62220300{seq:08d}", "bankCode": "ICBC",
+                "balance": balance}
+        resp = self.http.post(self.url + "/sim/bank-cards", json=data, timeout=30)
+        if resp.status_code != 201:
+            raise RuntimeError(f"bank card {seq}: {resp.status_code} {resp.text}")
+        return data
+
+    def gateway(self, service: str, payload: dict) -> None:
+        page = self.http.get(self.url + "/gateway", params=self.fields(service, payload), timeout=30)
+        if page.status_code != 200 or 'id="confirm"' not in page.text:
+            raise RuntimeError(f"{service} page: {page.status_code} {page.text[:500]}")
+        form = {"platformNo": PLATFORM_NO, "requestNo": payload["requestNo"], "serviceName": service,
+                "password": PASSWORD}
+        if service == "PERSONAL_REGISTER":
+            form["confirmPassword"] = PASSWORD
+        done = self.http.post(self.url + "/gateway/confirm", data=form, allow_redirects=False, timeout=30)
+        location = done.headers.get("Location", "")
+        code = parse_qs(urlsplit(location).query).get("code", ["?"])[0]
+        if done.status_code != 302 or code != "0":
+            raise RuntimeError(f"{service} confirm: {done.status_code} {location or done.text[:500]}")
+
+    def open_account(self, seq: int, role: str, user_no: str, card_balance: str) -> None:
+        card = self.card(seq, card_balance)
+        self.gateway("PERSONAL_REGISTER", {
+            "requestNo": self.next_no("REG"), "userNo": user_no, "fullname": card["fullname"],
+            "idNumber": card["idNumber"], "mobile": card["mobile"], "cardNumber": card["cardNumber"],
+            "role": role, "callbackUrl": CALLBACK})
+
+    def recharge(self, user_no: str, amount: str) -> None:
+        self.gateway("RECHARGE", {"requestNo": self.next_no("RCH"), "userNo": user_no, "amount": amount,
+                                  "callbackUrl": CALLBACK})
+
+    def account(self, user_no: str) -> dict:
+        return self.http.get(f"{self.url}/sim/accounts/{user_no}", timeout=30).json()
+
+
+def fen(yuan: str) -> int:
+    whole, _, cents = yuan.partition(".")
+    return int(whole) * 100 + int((cents + "00")[:2])
+
+
+def yuan(value: int) -> str:
+    return f"{value // 100}.{value % 100:02d}"
+
+
+# -- the crypto bound -------------------------------------------------------------
+def sign_verify_rate(key, payload_text: str, seconds: float, slice_s: float = 0.25) -> float:
+    """One SHA256withRSA sign plus one verify per iteration, this thread only.
+
+    Timed in short slices; the best slice is the core's rate (a slice that lost
+    the CPU to another process says nothing about the core). This makes the
+    bound high, so the ratio printed against it is conservative.
+    """
+    public = key.public_key()
+    data = payload_text.encode("utf-8")
+    sig = signing.sign(key, data)
+    assert signing.verify(public, data, sig)
+    best, end = 0.0, time.perf_counter() + seconds
+    while True:
+        n, start = 0, time.perf_counter()
+        while True:
+            for _ in range(10):
+                sig = signing.sign(key, data)
+                if not signing.verify(public, data, sig):
+                    raise AssertionError("verify failed")
+            n += 10
+            now = time.perf_counter()
+            if now - start >= slice_s:
+                break
+        best = max(best, n / (now - start))
+        if now >= end:
+            return best
+
+
+# -- the clients ------------------------------------------------------------------
+def client(host: str, port: int, bodies: list[bytes], barrier, out) -> None:
+    """Send ``bodies`` one after the other on one keep-alive connection; report raw answers."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Connection": "keep-alive"}
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    conn.connect()
+    answers: list[tuple[int, bytes]] = []
+    reconnects = 0
+    barrier.wait()
+    start = time.monotonic()
+    for body in bodies:
+        for attempt in (1, 2):
+            try:
+                conn.request("POST", "/service", body, headers)
+                resp = conn.getresponse()
+                answers.append((resp.status, resp.read()))
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, port, timeout=60)
+                    reconnects += 1
+                break
+            except (http.client.HTTPException, ConnectionError):
+                # The server closed an idle keep-alive socket: resend (the bank is idempotent
+                # per requestNo, so a resent tender can never move money twice).
+                conn.close()
+                conn = http.client.HTTPConnection(host, port, timeout=60)
+                reconnects += 1
+                if attempt == 2:
+                    answers.append((0, b"connection failed"))
+    end = time.monotonic()
+    conn.close()
+    out.send((start, end, reconnects, answers))
+    out.close()
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    total = sum(ticks[:8])  # guest time is already inside user
+    hz = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / hz, total / hz
+
+
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workers", type=int, default=2, help="bank worker processes (gunicorn)")
+    ap.add_argument("--clients", type=int, default=4, help="client processes")
+    ap.add_argument("--requests", type=int, default=4000, help="signed tenders to send")
+    ap.add_argument("--investors", type=int, default=16, help="investors the tenders are spread over")
+    ap.add_argument("--projects", type=int, default=8, help="projects the tenders are spread over")
+    ap.add_argument("--amount", default="1.00", help="yuan per tender")
+    ap.add_argument("--crypto-seconds", type=float, default=3.0, help="how long to time sign+verify")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (database, server log)")
+    args = ap.parse_args(argv)
+    if min(args.workers, args.clients, args.requests, args.investors, args.projects) < 1:
+        ap.error("workers, clients, requests, investors and projects must be >= 1")
+
+    workdir = Path(tempfile.mkdtemp(prefix="wanxin-bench-"))
+    server = None
+    # A Ctrl-C or SIGTERM must still stop the server (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        t0 = time.monotonic()
+        server = Server(workdir, args.workers)
+        plat = Platform(server.url, server.keys)
+        amount_fen = fen(args.amount)
+        total_fen = amount_fen * args.requests
+
+        # Setup: one borrower, investors with 2x what they will tender, projects with headroom.
+        per_investor = -(-args.requests // args.investors) * amount_fen * 2
+        per_project = -(-args.requests // args.projects) * amount_fen * 2
+        plat.open_account(1, "B", "BENCH_B", "0.00")
+        investors = []
+        for i in range(args.investors):
+            user_no = f"BENCH_I{i:03d}"
+            plat.open_account(100 + i, "I", user_no, yuan(per_investor))
+            plat.recharge(user_no, yuan(per_investor))
+            investors.append(user_no)
+        projects = []
+        for j in range(args.projects):
+            project_no = f"BENCH_P{j:03d}"
+            plat.call("CREATE_PROJECT", {"requestNo": plat.next_no("PRJ"), "userNo": "BENCH_B",
+                                         "projectNo": project_no, "projectName": "bench",
+                                         "projectAmount": yuan(per_project), "projectPeriod": 12,
+                                         "annualRate": "8.0", "repaymentWay": "FIXED_REPAYMENT"})
+            projects.append(project_no)
+        setup_s = time.monotonic() - t0
+
+        # Sign everything before the window; pre-encode the form bodies.
+        run = f"{os.getpid():x}{int(time.time()):x}"
+        payloads = [{"requestNo": f"TND{run}{k:07d}", "userNo": investors[k % len(investors)],
+                     "projectNo": projects[k % len(projects)], "bizType": "TENDER", "amount": args.amount,
+                     "remark": "bench"} for k in range(args.requests)]
+        t1 = time.monotonic()
+        bodies = [urlencode(plat.fields("USER_AUTO_PRE_TRANSACTION", p)).encode("ascii") for p in payloads]
+        sign_s = time.monotonic() - t1
+
+        # The single-core bound, measured while the bank is idle.
+        crypto_rate = sign_verify_rate(plat.key, envelope.dumps(payloads[0]), args.crypto_seconds)
+
+        # The timed window: client processes released together.
+        host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
+        ctx = mp.get_context("fork")
+        barrier = ctx.Barrier(args.clients)
+        server_cpu0, clients_cpu0, machine0 = server.cpu_seconds(), _children_cpu(), _machine_busy()
+        chunks = [bodies[c::args.clients] for c in range(args.clients)]
+        pipes, procs = [], []
+        for c in range(args.clients):
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=client, args=(host, port, chunks[c], barrier, send), daemon=True)
+            proc.start()
+            send.close()
+            pipes.append(recv)
+            procs.append(proc)
+        results = [p.recv() for p in pipes]
+        for proc in procs:
+            proc.join(timeout=30)
+        server_cpu = server.cpu_seconds() - server_cpu0
+        clients_cpu = _children_cpu() - clients_cpu0
+        machine1 = _machine_busy()
+        machine_busy = machine1[0] - machine0[0]
+        others_cpu = max(0.0, machine_busy - server_cpu - clients_cpu)
+        window = max(r[1] for r in results) - min(r[0] for r in results)
+        reconnects = sum(r[2] for r in results)
+        answers = [a for r in results for a in r[3]]
+
+        # After the window: verify every answer and count.
+        ok, errors, samples = 0, 0, []
+        for status, raw in answers:
+            try:
+                if status != 200:
+                    raise ValueError(f"HTTP {status}: {raw[:200]!r}")
+                data = envelope.verify_response(raw.decode("utf-8"), plat.bank_key)
+                if data["respCode"] != SUCCESS:
+                    raise ValueError(f"{data['respCode']} {data['respMsg']}")
+                ok += 1
+            except Exception as exc:  # noqa: BLE001 - every failure counts
+                errors += 1
+                if len(samples) < 5:
+                    samples.append(str(exc))
+        errors += args.requests - len(answers)
+
+        frozen = sum(fen(plat.account(u)["frozen"]) for u in investors)
+        problems = plat.http.get(server.url + "/sim/ledger/verify", timeout=120).json().get("problems")
+        sound = problems == [] and frozen == ok * amount_fen
+
+        rate = ok / window if window > 0 else 0.0
+        print(f"bank_direct: signed USER_AUTO_PRE_TRANSACTION (TENDER) round trips through {server.url}")
+        print(f"  workers={args.workers} (gunicorn gthread)  clients={args.clients} processes"
+              f"  requests={args.requests}  investors={args.investors}  projects={args.projects}"
+              f"  amount={args.amount}  cpus={os.cpu_count()}")
+        print(f"  setup {setup_s:.1f}s; pre-signed {args.requests} requests in {sign_s:.1f}s (outside the window)")
+        print(f"  window              {window:8.3f} s")
+        print(f"  round trips/s       {rate:8.0f}   ({ok} ok, respCode {SUCCESS}, response signatures verified)")
+        print(f"  sign+verify/s       {crypto_rate:8.0f}   (RSA-2048 SHA256withRSA PKCS1v15, 1 thread, best 0.25 s slice)")
+        print(f"  ratio               {rate / crypto_rate:8.2f} x")
+        n = max(len(answers), 1)
+        print(f"  cpu in window       server {server_cpu:.2f}s ({1000 * server_cpu / n:.2f} ms/request),"
+              f" clients {clients_cpu:.2f}s ({1000 * clients_cpu / n:.2f} ms/request),"
+              f" busy {(server_cpu + clients_cpu) / window / (os.cpu_count() or 1):.0%} of {os.cpu_count()} cores")
+        print(f"  other load          {others_cpu:.2f}s CPU by other processes in the window"
+              f" ({others_cpu / window / (os.cpu_count() or 1):.0%} of the machine)"
+              + ("  << the machine was not quiet: figures are pessimistic" if others_cpu > 0.05 * window else ""))
+        print(f"  errors              {errors:8d}" + (f"   e.g. {samples}" if samples else ""))
+        print(f"  reconnects          {reconnects:8d}")
+        print(f"  frozen total        {yuan(frozen)} (expected {yuan(ok * amount_fen)} of {yuan(total_fen)})")
+        print(f"  verify              {'sound' if sound else 'UNSOUND'}"
+              + ("" if problems == [] else f"  problems={problems[:5]}"))
+        return 0 if errors == 0 and sound else 1
+    finally:
+        if server is not None:
+            server.stop()
+        if args.keep:
+            print(f"  kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
