@@ -290,8 +290,10 @@ class Runner:
         return arg["name"]
 
     def step_buy_claim(self, arg: dict) -> str:
-        self.platform("POST", f"/api/claims/{self.claims[arg['claim']]}/buy", json={"userNo": self.users[arg["user"]]})
-        return f"{arg['user']} buys {arg['claim']}"
+        confirm = bool(arg.get("confirm", True))
+        self.platform("POST", f"/api/claims/{self.claims[arg['claim']]}/buy",
+                      json={"userNo": self.users[arg["user"]], "confirm": confirm})
+        return f"{arg['user']} {'buys' if confirm else 'reserves'} {arg['claim']}"
 
     def step_cancel_claim(self, arg: dict) -> str:
         self.platform("POST", f"/api/claims/{self.claims[arg['claim']]}/cancel")

@@ -59,7 +59,7 @@ STEPS: dict[str, tuple[str, set, set]] = {
     "expect_ledger_sound": ("none", set(), set()),
     "expect_reconciled": ("bool_or_map", {"date", "breaks", "auto_resolve"}, set()),
     "list_claim": ("map", {"user", "project", "amount", "price", "fee_rate", "name"}, {"user", "project", "amount", "name"}),
-    "buy_claim": ("map", {"user", "claim"}, {"user", "claim"}),
+    "buy_claim": ("map", {"user", "claim", "confirm"}, {"user", "claim"}),
     "cancel_claim": ("map", {"claim"}, {"claim"}),
 }
 AMOUNT_KEYS = {"amount", "commission", "price"}

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..clock import parse
 from ..domain.errors import PlatformError, bad
-from ..services import consumer, jobs, reconcile, repayment, transactions
+from ..services import claims, consumer, jobs, reconcile, repayment, transactions
 
 bp = Blueprint("api", __name__)
 
@@ -91,6 +91,41 @@ def tender(project_no: str):
 @bp.post("/api/projects/<project_no>/loan")
 def approve_loan(project_no: str):
     return jsonify(transactions.approve_loan(_ctx(), project_no, _body().get("commission")))
+
+
+@bp.post("/api/claims")
+def list_claim():
+    return jsonify(claims.list_claim(_ctx(), _body())), 201
+
+
+@bp.get("/api/claims")
+def claims_list():
+    rows = _ctx().store.all("SELECT claim_no FROM claims ORDER BY created_at, claim_no")
+    return jsonify([claims.claim_view(_ctx(), r["claim_no"]) for r in rows])
+
+
+@bp.get("/api/claims/<claim_no>")
+def claim_show(claim_no: str):
+    return jsonify(claims.claim_view(_ctx(), claim_no))
+
+
+@bp.post("/api/claims/<claim_no>/buy")
+def claim_buy(claim_no: str):
+    data = _body()
+    confirm_now = data.get("confirm", True)
+    if not isinstance(confirm_now, bool):
+        raise bad("confirm must be true or false")
+    return jsonify(claims.buy(_ctx(), claim_no, str(data.get("userNo", "")), confirm_now))
+
+
+@bp.post("/api/claims/<claim_no>/confirm")
+def claim_confirm(claim_no: str):
+    return jsonify(claims.confirm(_ctx(), claim_no))
+
+
+@bp.post("/api/claims/<claim_no>/cancel")
+def claim_cancel(claim_no: str):
+    return jsonify(claims.cancel(_ctx(), claim_no))
 
 
 @bp.get("/api/records")

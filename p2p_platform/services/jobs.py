@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from . import agent, consumer, repayment, transactions
+from . import agent, claims, consumer, repayment, transactions
 from .context import PlatformContext
 
 
@@ -54,12 +54,20 @@ def recover(ctx: PlatformContext) -> dict:
             transactions.approve_loan(ctx, p["project_no"])
         except Exception:  # still unknown or refused: reported by the project's own state
             pass
+    for c in ctx.store.all("SELECT claim_no FROM claims WHERE status = 'RESERVED' AND confirm_request_no IS NOT NULL"):
+        try:
+            claims.confirm(ctx, c["claim_no"])
+        except Exception:  # still unknown: stays reserved with its hold
+            pass
     for plan in ctx.store.all("SELECT * FROM repayment_plans WHERE status = 'UNPAID' AND freeze_request_no IS NOT NULL"):
         rec = ctx.store.one("SELECT * FROM depository_records WHERE request_no = ?", (plan["freeze_request_no"],))
         if rec and rec["status"] == agent.SYNCED:
             repayment._enqueue_confirm(ctx, plan["id"], plan["freeze_request_no"])
     # A CONFIRM_REPAYMENT settled above marks its plan paid only through the outbox.
     repayment.process_outbox(ctx)
+    for p in ctx.store.all("SELECT project_no, finish_request_no FROM projects WHERE status = 'REPAYING'"):
+        if p["finish_request_no"] not in still:  # all paid, FINISH unanswered so far
+            repayment._settle_project_if_done(ctx, p["project_no"])
     return {"resolved": resolved, "unresolved": still}
 
 

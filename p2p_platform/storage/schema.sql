@@ -152,3 +152,22 @@ CREATE TABLE IF NOT EXISTS reconciliations (
     clean         INTEGER NOT NULL,
     report        TEXT NOT NULL
 );
+
+-- Debt transfer (债权转让): a seller's remaining principal in a project, for sale.
+CREATE TABLE IF NOT EXISTS claims (
+    claim_no    TEXT PRIMARY KEY,
+    project_no  TEXT NOT NULL REFERENCES projects (project_no),
+    seller      TEXT NOT NULL REFERENCES users (user_no),
+    principal   INTEGER NOT NULL CHECK (principal > 0),
+    price       INTEGER NOT NULL CHECK (price > 0),
+    fee_rate    TEXT NOT NULL DEFAULT '0',
+    fee         INTEGER NOT NULL DEFAULT 0,
+    status      TEXT NOT NULL,   -- LISTED, RESERVED, SOLD, CANCELLED
+    buyer       TEXT,
+    freeze_request_no  TEXT,
+    confirm_request_no TEXT,
+    cancel_request_no  TEXT,
+    created_at  TEXT NOT NULL,
+    sold_at     TEXT
+);
+CREATE INDEX IF NOT EXISTS claims_project ON claims (project_no, seller, status);
