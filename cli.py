@@ -136,8 +136,8 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
             raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
     config = {"DATABASE": str(db), "PRIVATE_KEY": (keys_dir / "platform_private.pem").read_text(),
               "BANK_PUBLIC_KEY": (keys_dir / "bank_public.pem").read_text(), "BANK_URL": bank_url,
-              "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url}
-    create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1"})  # fail fast, create the schema
+              "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url, "DAILY_JOB_THREAD": True}
+    create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})  # fail fast
     bound: dict = {}
 
     def ready(h, p):

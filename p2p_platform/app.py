@@ -14,6 +14,7 @@ from bank_depository.protocol.money import parse_yuan
 from .bank_client import BankClient
 from .clock import PlatformClock, parse
 from .http import api
+from .services import jobs
 from .services.context import IdGenerator, PlatformContext, Settings
 from .storage.db import Store
 
@@ -34,6 +35,7 @@ DEFAULTS = {
     "ID_SEED": None,
     "CLOCK_FROZEN": False,
     "CLOCK_START": None,
+    "DAILY_JOB_THREAD": False,   # run the daily job in the background on the platform's clock
 }
 
 
@@ -73,7 +75,12 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
                                                        allow_zero=True),
                         public_url=cfg["PUBLIC_URL"], retries=int(cfg["RETRIES"]))
     ids = IdGenerator(int(cfg["ID_SEED"]) if cfg["ID_SEED"] is not None else None)
-    app.extensions["wanxin.platform"] = PlatformContext(store=store, clock=clock, bank=bank, settings=settings, ids=ids)
+    ctx = PlatformContext(store=store, clock=clock, bank=bank, settings=settings, ids=ids)
+    app.extensions["wanxin.platform"] = ctx
+    scheduler = jobs.DailyScheduler(ctx)
+    app.extensions["wanxin.scheduler"] = scheduler
     api.install_errors(app)
     app.register_blueprint(api.bp)
+    if cfg["DAILY_JOB_THREAD"]:
+        scheduler.start(lock_path=None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".daily.lock")
     return app

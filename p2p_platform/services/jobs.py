@@ -93,3 +93,58 @@ def daily(ctx: PlatformContext, today: dt.date | None = None) -> dict:
     except Exception as exc:  # the bank may be away: reported, retried tomorrow
         out["reconciliation"] = {"error": str(exc)}
     return out
+
+
+class DailyScheduler:
+    """Runs :func:`daily` once per business date of the platform's clock, in a
+    background thread; with ``lock_path`` only the worker process holding that
+    file lock runs it. A moved clock is noticed within ``interval`` seconds."""
+
+    def __init__(self, ctx: PlatformContext, interval: float = 1.0):
+        import threading
+        self.ctx = ctx
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = None
+
+    def due(self) -> bool:
+        row = self.ctx.store.one("SELECT value FROM meta WHERE key = 'daily.last'")
+        return row is None or row["value"] < self.ctx.clock.today().isoformat()
+
+    def tick(self) -> dict | None:
+        """Run the daily job if today's has not run yet."""
+        if not self.due():
+            return None
+        today = self.ctx.clock.today()
+        with self.ctx.store.write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('daily.last', ?)", (today.isoformat(),))
+        return daily(self.ctx, today)
+
+    def start(self, lock_path: str | None = None) -> None:
+        import fcntl
+        import logging
+        import threading
+
+        def loop():
+            lock = None
+            while not self._stop.wait(self.interval):
+                if lock_path and lock is None:
+                    handle = open(lock_path, "a+")
+                    try:
+                        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        lock = handle
+                    except OSError:
+                        handle.close()
+                        continue
+                try:
+                    self.tick()
+                except Exception:  # keep the scheduler alive; tomorrow's run retries
+                    logging.getLogger("wanxin.platform.jobs").exception("daily job failed")
+
+        self._thread = threading.Thread(target=loop, name="wanxin-daily", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
