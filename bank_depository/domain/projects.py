@@ -30,6 +30,8 @@ def transition_problem(current: str, target: str, *, loaned: bool, open_tenders:
         return "project cannot be REPAYING before CONFIRM_LOAN"
     if target == MISCARRY and loaned:
         return "a loaned project cannot be MISCARRY"
+    if target == COLLECTING and loaned:
+        return "a loaned project cannot collect again"
     if target == FINISH and open_tenders:
         return "project still has open holds"
     return None

@@ -45,6 +45,11 @@ def _raw(material: Union[str, bytes, Path]) -> bytes:
     return material
 
 
+def _bare_der(raw: bytes) -> bytes:
+    """DER from bare Base64, which Java tools often wrap at 64 or 76 columns."""
+    return base64.b64decode(b"".join(raw.split()), validate=True)
+
+
 def _check_bits(key, allow_weak: bool):
     if key.key_size < MIN_BITS and not allow_weak:
         raise KeyError_(f"RSA key of {key.key_size} bits is too weak (need {MIN_BITS}); "
@@ -59,7 +64,7 @@ def load_private_key(material: Union[str, bytes, Path], *, allow_weak: bool = Fa
         if raw.startswith(b"-----BEGIN"):
             key = serialization.load_pem_private_key(raw, password=None)
         else:
-            key = serialization.load_der_private_key(base64.b64decode(raw, validate=True), password=None)
+            key = serialization.load_der_private_key(_bare_der(raw), password=None)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise KeyError_(f"cannot load private key: {exc}") from None
     if not isinstance(key, rsa.RSAPrivateKey):
@@ -74,7 +79,7 @@ def load_public_key(material: Union[str, bytes, Path], *, allow_weak: bool = Fal
         if raw.startswith(b"-----BEGIN"):
             key = serialization.load_pem_public_key(raw)
         else:
-            key = serialization.load_der_public_key(base64.b64decode(raw, validate=True))
+            key = serialization.load_der_public_key(_bare_der(raw))
     except (ValueError, TypeError, binascii.Error) as exc:
         raise KeyError_(f"cannot load public key: {exc}") from None
     if not isinstance(key, rsa.RSAPublicKey):

@@ -60,7 +60,8 @@ def create_project(tx: Tx, p: Payload) -> dict:
     rate = p.text("annualRate", default="")
     if rate:
         try:
-            if not Decimal(rate) >= 0:
+            value = Decimal(rate)
+            if not (value.is_finite() and value >= 0):
                 raise InvalidOperation
         except InvalidOperation:
             raise param_error("annualRate must be a non-negative number") from None
@@ -106,6 +107,8 @@ def pre_transaction(tx: Tx, p: Payload) -> dict:
             raise BankError(codes.ROLE_NOT_ALLOWED, f"{user_no} is not an investor")
         if not projects.accepts_tenders(project["status"]):
             raise BankError(codes.PROJECT_STATUS, f"project {project_no} is {project['status']}")
+        if project["loan_request_no"]:
+            raise BankError(codes.PROJECT_STATUS, f"project {project_no} was already loaned")
         left = project["amount"] - repo.tendered_total(tx.conn, tx.platform_no, project_no)
         if amount > left:
             raise BankError(codes.PROJECT_OVER_AMOUNT,

@@ -60,6 +60,14 @@ def _callback(p: Payload) -> str:
     return url
 
 
+def _user_no(p: Payload) -> str:
+    """The userNo to report a refusal under; a malformed one (the refusal itself) reports as ''."""
+    try:
+        return p.text("userNo", default="")
+    except BankError:
+        return ""
+
+
 def _static_checks(conn, platform_no: str, service: str, p: Payload) -> dict:
     """Checks that need no password; returns what the page shows."""
     if service == svc.PERSONAL_REGISTER:
@@ -153,7 +161,7 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
         try:
             shown = _static_checks(conn, platform.platform_no, service, p)
         except BankError as exc:
-            note = _finish(ctx, tx, request.payload_text, exc.code, exc.message, {"userNo": p.text("userNo", default="")})
+            note = _finish(ctx, tx, request.payload_text, exc.code, exc.message, {"userNo": _user_no(p)})
             page.error = exc.message
             page.done_url = callback_with(page.done_url, 1, note["respMsg"], legacy=platform.profile == "legacy")
             return page
@@ -201,7 +209,7 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
         except _InputError as exc:
             return Redirect(callback_with(callback, 2, exc.message, legacy=legacy), 2, exc.message)
         except BankError as exc:
-            note = _finish(ctx, tx, stored["payload"], exc.code, exc.message, {"userNo": p.text("userNo", default="")})
+            note = _finish(ctx, tx, stored["payload"], exc.code, exc.message, {"userNo": _user_no(p)})
             return Redirect(callback_with(callback, 1, note["respMsg"], legacy=legacy), 1, note["respMsg"])
         _finish(ctx, tx, stored["payload"], codes.SUCCESS, codes.message(codes.SUCCESS), extra)
     return Redirect(callback_with(callback, 0, legacy=legacy), 0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,20 +25,20 @@ import requests
 from bank_depository.app import create_app
 from bank_depository.protocol import codes, envelope, signing
 from bank_depository.protocol.money import parse_yuan
-from tests.conftest import PLATFORM_NO, BankDriver, bank_config
+from tests.conftest import BankDriver, bank_config
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 THREADS, PER_THREAD, UNIQUE = 16, 25, 320
-INVESTORS, START_BALANCE = 8, 50000  # fen each
-PROJECTS = {"P1": 100000, "P2": 300000}  # fen
+INVESTORS, START_BALANCE = 8, 40000  # fen each: 3,200.00 in all, a third of what the tenders ask for
+PROJECTS = {"P1": 50000, "P2": 500000}  # fen: P1 fills early; P2 could take every balance, so balances run out
 STARTUP_SECONDS = 60
 
 
 def wanxin(*args: str) -> list[str]:
-    exe = shutil.which("wanxin")
-    return [exe, *args] if exe else [sys.executable, "-m", "cli", *args]
+    """The ``wanxin`` command, run by this interpreter from this checkout (never another install on PATH)."""
+    return [sys.executable, "-m", "cli", *args]
 
 
 def _pump(stream, lines: "queue.Queue[str]") -> None:
@@ -94,8 +93,12 @@ def served_bank(tmp_path):
 
 
 def plan(investors: list[str]) -> list[dict]:
-    """The unique tenders: investor, project and amount follow from the index, so duplicates are identical."""
-    return [{"requestNo": f"CT{k:04d}", "userNo": investors[k % INVESTORS], "projectNo": "P1" if k % 2 == 0 else "P2",
+    """The unique tenders: investor, project and amount follow from the index, so duplicates are identical.
+
+    Every investor tenders on both projects, so one balance is spent by many threads on two projects at once.
+    """
+    return [{"requestNo": f"CT{k:04d}", "userNo": investors[k % INVESTORS],
+             "projectNo": "P1" if (k // INVESTORS) % 2 == 0 else "P2",
              "bizType": "TENDER", "amount": f"{(k % 3 + 1) * 10}.00"} for k in range(UNIQUE)]
 
 

@@ -200,14 +200,18 @@ def test_create_project_refuses_every_bad_project_amount(w):
                     field="projectAmount")
 
 
-@pytest.mark.parametrize("field, value", [
+MALFORMED_PROJECT_FIELDS = [
     ("projectPeriod", "1.5"), ("projectPeriod", "twelve"), ("projectPeriod", Raw("1e400")), ("projectPeriod", 0),
     ("projectPeriod", -3), ("projectPeriod", "Infinity"), ("projectPeriod", True),
-    ("annualRate", "abc"), ("annualRate", "-0.1"), ("annualRate", "NaN"), ("projectNo", "x" * 65),
-])
-def test_create_project_refuses_malformed_fields(w, field, value):
-    payload = {"requestNo": w.no(), "userNo": w.borrower, "projectNo": "P9", "projectAmount": "100", field: value}
-    refused(w.bank, "CREATE_PROJECT", payload, codes.PARAM_FAIL, field)
+    ("annualRate", "abc"), ("annualRate", "-0.1"), ("annualRate", "NaN"), ("annualRate", "Infinity"),
+    ("annualRate", {"rate": 1}), ("projectNo", "x" * 65),
+]
+
+
+def test_create_project_refuses_malformed_fields(w):
+    for field, value in MALFORMED_PROJECT_FIELDS:
+        payload = {"requestNo": w.no(), "userNo": w.borrower, "projectNo": "P9", "projectAmount": "100", field: value}
+        refused(w.bank, "CREATE_PROJECT", payload, codes.PARAM_FAIL, field)
 
 
 # == MODIFY_PROJECT =======================================================================================
@@ -229,10 +233,10 @@ def test_a_collecting_project_may_fail(w):
     assert w.project_status("P2") == "MISCARRY"
 
 
-@pytest.mark.parametrize("target", ["FINISH", "REPAYING", "COLLECTING", "DRAFT", "collecting2"])
-def test_modify_project_refuses_transitions_outside_the_table(w, target):
-    refused(w.bank, "MODIFY_PROJECT", {"requestNo": w.no(), "projectNo": "P1", "projectStatus": target},
-            codes.PROJECT_STATUS)
+def test_modify_project_refuses_transitions_outside_the_table(w):
+    for target in ("FINISH", "REPAYING", "COLLECTING", "DRAFT", "collecting2"):
+        refused(w.bank, "MODIFY_PROJECT", {"requestNo": w.no(), "projectNo": "P1", "projectStatus": target},
+                codes.PROJECT_STATUS)
 
 
 def test_a_loaned_project_cannot_fail_or_go_back(w):
@@ -283,15 +287,16 @@ def test_a_tender_never_takes_a_project_beyond_its_amount(w):
     refused(w.bank, "USER_AUTO_PRE_TRANSACTION", payload, codes.PROJECT_OVER_AMOUNT)
 
 
-def test_a_cancelled_tender_makes_room_and_a_settled_one_does_not(w):
-    t1 = w.tender(w.i1, "600.00")
-    t2 = w.tender(w.i2, "400.00")
+def test_a_cancelled_tender_makes_room_and_settled_tenders_still_count(w):
+    t1, t2 = w.tender(w.i1, "600.00"), w.tender(w.i2, "400.00")
+    over = {"userNo": w.i3, "projectNo": "P1", "bizType": "TENDER", "amount": "0.01"}
+    refused(w.bank, "USER_AUTO_PRE_TRANSACTION", {**over, "requestNo": w.no()}, codes.PROJECT_OVER_AMOUNT)
     ok(w.bank, "CANCEL_PRE_TRANSACTION", {"requestNo": w.no(), "preRequestNo": t2})
     t3 = w.tender(w.i3, "400.00")
-    w.loan([(t1, "600.00")])  # a partial loan keeps t3 open: both still count against the project
-    payload = {"requestNo": w.no(), "userNo": w.i2, "projectNo": "P1", "bizType": "TENDER", "amount": "0.01"}
-    refused(w.bank, "USER_AUTO_PRE_TRANSACTION", payload, codes.PROJECT_OVER_AMOUNT)
-    assert w.hold_state(t3) == ("FROZEN", 40000)
+    refused(w.bank, "USER_AUTO_PRE_TRANSACTION", {**over, "requestNo": w.no()}, codes.PROJECT_OVER_AMOUNT)
+    w.loan([(t1, "600.00"), (t3, "400.00")])
+    listed = {p["projectNo"]: p for p in w.bank.client.get("/sim/projects").json}
+    assert listed["P1"]["tendered"] == "1000.00"
 
 
 def test_a_tender_beyond_available_is_refused(w):
@@ -321,12 +326,12 @@ def test_a_pre_transaction_needs_a_known_user_and_project(w):
                                                   "bizType": "TENDER", "amount": "1"}, codes.PROJECT_NOT_FOUND)
 
 
-@pytest.mark.parametrize("field, value", [("bizType", "LOAN"), ("bizType", None), ("userNo", None),
-                                          ("projectNo", None), ("amount", None)])
-def test_a_pre_transaction_refuses_missing_or_unknown_fields(w, field, value):
-    payload = {"requestNo": w.no(), "userNo": w.i1, "projectNo": "P1", "bizType": "TENDER", "amount": "1.00"}
-    payload[field] = value
-    refused(w.bank, "USER_AUTO_PRE_TRANSACTION", payload, codes.PARAM_FAIL, field)
+def test_a_pre_transaction_refuses_missing_or_unknown_fields(w):
+    for field, value in [("bizType", "LOAN"), ("bizType", None), ("userNo", None), ("projectNo", None),
+                         ("amount", None)]:
+        payload = {"requestNo": w.no(), "userNo": w.i1, "projectNo": "P1", "bizType": "TENDER", "amount": "1.00"}
+        payload[field] = value
+        refused(w.bank, "USER_AUTO_PRE_TRANSACTION", payload, codes.PARAM_FAIL, field)
 
 
 def test_a_pre_transaction_refuses_every_bad_amount(w):
@@ -762,3 +767,21 @@ def test_queries_are_answered_again_under_the_same_request_no(w):
     assert ok(w.bank, "QUERY_USER", payload)["balance"] == "5000.00"
     w.tender(w.i1, "1.00")
     assert ok(w.bank, "QUERY_USER", payload)["balance"] == "4999.00"
+
+
+# == a loaned project takes no more money =================================================================
+def test_a_loaned_project_accepts_no_further_tender_even_while_still_collecting(w):
+    t1 = w.tender(w.i1, "600.00")
+    w.loan([(t1, "600.00")])
+    assert w.project_status() == "COLLECTING"
+    payload = {"requestNo": w.no(), "userNo": w.i2, "projectNo": "P1", "bizType": "TENDER", "amount": "100.00"}
+    refused(w.bank, "USER_AUTO_PRE_TRANSACTION", payload, codes.PROJECT_STATUS, "loaned")
+
+
+def test_a_loaned_project_cannot_go_back_to_collecting(w):
+    t1 = w.tender(w.i1, "1000.00")
+    w.modify("FULLY")
+    w.loan([(t1, "1000.00")])
+    refused(w.bank, "MODIFY_PROJECT", {"requestNo": w.no(), "projectNo": "P1", "projectStatus": "COLLECTING"},
+            codes.PROJECT_STATUS)
+    w.modify("REPAYING")

@@ -219,7 +219,10 @@ def test_a_response_with_a_tampered_body_fails_verification(bank, project):
 
 def test_every_answer_carries_request_no_resp_code_resp_msg_and_status_and_amounts_as_strings(bank, project):
     hold = tender_payload(bank, project)
+    _, done = bank.gateway("RECHARGE", {"requestNo": "RC1", "userNo": project["investor"], "amount": "1.50",
+                                        "callbackUrl": "http://platform.test/cb"})
     answers = [
+        bank.call("QUERY_TRANSACTION", {"requestNo": "Q0", "transactionRequestNo": "RC1"}),
         bank.call("USER_AUTO_PRE_TRANSACTION", hold),
         bank.call("USER_AUTO_PRE_TRANSACTION", tender_payload(bank, project, "9999.00")),
         bank.call("QUERY_USER", {"requestNo": "Q1", "userNo": project["investor"]}),
@@ -230,10 +233,12 @@ def test_every_answer_carries_request_no_resp_code_resp_msg_and_status_and_amoun
     for data in answers:
         assert {"requestNo", "respCode", "respMsg", "status"} <= set(data)
         assert isinstance(data["status"], int) and data["status"] in (0, 1, 2)
-        assert (data["status"] == 1) == (data["respCode"] == codes.SUCCESS) or data["respCode"] == codes.SUCCESS
+        if data["respCode"] != codes.SUCCESS:
+            assert data["status"] == codes.STATUS_FAILURE
         assert_money_strings(data)
-    assert answers[0]["amount"] == "100.00"
-    assert answers[2]["balance"] == "900.00" and answers[2]["freezeAmount"] == "100.00"
+    assert answers[0]["result"]["amount"] == "1.50"
+    assert answers[1]["amount"] == "100.00"
+    assert answers[3]["balance"] == "901.50" and answers[3]["freezeAmount"] == "100.00"
 
 
 def test_amounts_given_as_json_numbers_are_answered_as_two_decimal_strings(bank, project):

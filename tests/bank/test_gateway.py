@@ -274,13 +274,20 @@ def test_a_gateway_request_no_reused_with_another_payload_is_a_conflict(bank, in
 
 
 @pytest.mark.parametrize("service", ["RECHARGE", "WITHDRAW"])
-@pytest.mark.parametrize("amount", ["0", "-1.00", "1.001", "NaN", True, "100000000000.01", "abc"])
-def test_recharge_and_withdraw_refuse_bad_amounts_and_change_nothing(bank, investor, service, amount):
+def test_recharge_and_withdraw_refuse_bad_amounts_and_change_nothing(bank, investor, service):
     before = bank.snapshot()
-    page = open_page(bank, service, {"requestNo": "G1", "userNo": investor, "amount": amount,
-                                     "callbackUrl": "http://platform.test/cb?st=1"})
+    for i, amount in enumerate(["0", "-1.00", "1.001", "NaN", True, "100000000000.01", "abc", None, [1]]):
+        page = open_page(bank, service, {"requestNo": f"G{i}", "userNo": investor, "amount": amount,
+                                         "callbackUrl": "http://platform.test/cb?st=1"})
+        refused_page(page, codes.PARAM_FAIL)
+        assert bank.snapshot() == before
+
+
+@pytest.mark.parametrize("user_no", [{"id": 1}, ["USR_0001"], True])
+def test_a_malformed_user_number_is_refused_on_the_page_not_with_an_error(bank, investor, user_no):
+    page = open_page(bank, "RECHARGE", {"requestNo": "G1", "userNo": user_no, "amount": "1.00",
+                                        "callbackUrl": "http://platform.test/cb?st=1"})
     refused_page(page, codes.PARAM_FAIL)
-    assert bank.snapshot() == before
 
 
 @pytest.mark.parametrize("service", ["RECHARGE", "WITHDRAW"])

@@ -96,8 +96,8 @@ class BankMachine(RuleBasedStateMachine):
                    if h.project == project_no and h.biz == "TENDER" and h.state in ("FROZEN", "SETTLED"))
 
     # -- gateway ------------------------------------------------------------------------------------------
-    @rule(kind=st.sampled_from(["recharge", "withdraw", "wrong_password"]), user=st.sampled_from((BORROWER, *INVESTORS)),
-          amount=amounts, fee_percent=st.integers(0, 99))
+    @rule(kind=st.sampled_from(["recharge", "withdraw", "wrong_password"]),
+          user=st.sampled_from((BORROWER, *INVESTORS)), amount=amounts, fee_percent=st.integers(0, 99))
     def gateway(self, kind, user, amount, fee_percent):
         acct = self.accounts[user]
         if kind == "recharge":
@@ -199,7 +199,8 @@ class BankMachine(RuleBasedStateMachine):
         else:
             expected = codes.SUCCESS
         self.call("CONFIRM_LOAN", {"projectNo": project_no, "commission": format_fen(commission),
-                                   "details": [{"preRequestNo": no, "amount": format_fen(h.amount)} for no, h in holds]},
+                                   "details": [{"preRequestNo": no, "amount": format_fen(h.amount)}
+                                               for no, h in holds]},
                   expected)
         if expected != codes.SUCCESS:
             return
@@ -221,7 +222,8 @@ class BankMachine(RuleBasedStateMachine):
         borrower = self.accounts[BORROWER]
         expected = codes.SUCCESS if borrower.available >= amount else codes.BALANCE_NOT_ENOUGH
         answer = self.call("USER_AUTO_PRE_TRANSACTION", {"userNo": BORROWER, "projectNo": project_no,
-                                                         "bizType": "REPAYMENT", "amount": format_fen(amount)}, expected)
+                                                         "bizType": "REPAYMENT", "amount": format_fen(amount)},
+                           expected)
         if expected == codes.SUCCESS:
             self.holds[answer["requestNo"]] = Hold(BORROWER, project_no, "REPAYMENT", amount)
             self.move(borrower, "available", borrower, "frozen", amount)
@@ -273,3 +275,38 @@ def test_random_operation_sequences_keep_every_invariant_and_match_the_model(key
     run_state_machine_as_test(BankMachine, settings=settings(
         max_examples=20, stateful_step_count=30, deadline=None, derandomize=True, database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+
+
+# -- verify is not vacuous: each broken invariant is found and named -------------------------------------------
+TAMPERING = {
+    "balance_equals_postings": ["UPDATE accounts SET balance = balance + 1"
+                                " WHERE code = 'user:wanxinp2p:INV_1:available'"],
+    "entry_balances": ["INSERT INTO postings (entry_id, account_id, amount) SELECT MAX(e.id), a.id, 1"
+                       " FROM entries e, accounts a WHERE a.code = 'funding'"],
+    "frozen_equals_open_holds": ["UPDATE holds SET amount = amount - 1, remaining = remaining - 1"],
+    "hold_state": ["UPDATE holds SET remaining = remaining - 1"],
+    "project_not_oversubscribed": ["UPDATE projects SET amount = 1"],
+    "one_entry_per_success": ["INSERT INTO requests (platform_no, request_no, service_name, payload, status, resp_code,"
+                              " created_at) VALUES ('wanxinp2p', 'GHOST', 'RECHARGE', '{}', 1, '00000', 'now')"],
+    "entry_has_request": ["DELETE FROM requests WHERE service_name = 'USER_AUTO_PRE_TRANSACTION'"],
+}
+
+
+def test_verify_names_each_invariant_a_tampered_database_breaks(bank_app, keys):
+    bank = BankDriver(bank_app, keys)
+    borrower, investor = bank.open_account(1, "B"), bank.open_account(2, "I", user_no="INV_1")
+    bank.recharge(investor, "100.00")
+    bank.call("CREATE_PROJECT", {"requestNo": "C", "userNo": borrower, "projectNo": "P1", "projectAmount": "50"})
+    bank.call("USER_AUTO_PRE_TRANSACTION", {"requestNo": "T", "userNo": investor, "projectNo": "P1",
+                                            "bizType": "TENDER", "amount": "30.00"})
+    assert bank.problems() == []
+    conn = bank.ctx.conn()
+    for invariant, statements in TAMPERING.items():
+        conn.execute("SAVEPOINT tamper")
+        for sql in statements:
+            conn.execute(sql)
+        found = {p["invariant"] for p in bank.problems()}
+        conn.execute("ROLLBACK TO tamper")
+        conn.execute("RELEASE tamper")
+        assert invariant in found, (invariant, found)
+    assert bank.problems() == []

@@ -105,6 +105,17 @@ def test_keys_load_from_the_originals_bare_base64_der(pair):
     assert from_der_public.public_numbers() == public.public_numbers()
 
 
+@pytest.mark.parametrize("width, newline", [(64, "\n"), (76, "\r\n")])
+def test_bare_base64_der_wrapped_at_a_column_still_loads(pair, width, newline):
+    public = signing.load_public_key(pair[1])
+    text = bare_der_base64(public)
+    wrapped = newline.join(text[i:i + width] for i in range(0, len(text), width)) + newline
+    assert signing.load_public_key(wrapped).public_numbers() == public.public_numbers()
+    private_text = bare_der_base64(signing.load_private_key(pair[0]))
+    wrapped = newline.join(private_text[i:i + width] for i in range(0, len(private_text), width))
+    assert signing.load_private_key(wrapped).key_size == 2048
+
+
 def test_a_pem_signature_verifies_with_the_der_loaded_key_and_back(pair):
     private = signing.load_private_key(pair[0])
     der_public = signing.load_public_key(bare_der_base64(signing.load_public_key(pair[1])))
