@@ -70,7 +70,10 @@ def request_detail(request_no: str):
 
 @bp.get("/entries")
 def entries():
-    return jsonify(inspect.entries(_ctx().conn(), int(request.args.get("limit", 100))))
+    limit = request.args.get("limit", "100")
+    if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+        raise param_error("limit must be a whole number from 1 to 10000")
+    return jsonify(inspect.entries(_ctx().conn(), int(limit)))
 
 
 @bp.get("/ledger/verify")

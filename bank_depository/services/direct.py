@@ -215,6 +215,8 @@ def confirm_repayment(tx: Tx, p: Payload) -> dict:
                                                f" {format_fen(hold['remaining'])}")
     for user_no, principal in principal_by_user.items():
         held = repo.claim_principal(tx.conn, pn, project_no, user_no)
+        if held == 0:
+            raise BankError(codes.CLAIM_NOT_ENOUGH, f"{user_no} holds no claim on {project_no}")
         if principal > held:
             raise BankError(codes.CLAIM_NOT_ENOUGH, f"{user_no} holds {format_fen(held)} of {project_no},"
                                                     f" repayment names {format_fen(principal)}")

@@ -785,3 +785,23 @@ def test_a_loaned_project_cannot_go_back_to_collecting(w):
     refused(w.bank, "MODIFY_PROJECT", {"requestNo": w.no(), "projectNo": "P1", "projectStatus": "COLLECTING"},
             codes.PROJECT_STATUS)
     w.modify("REPAYING")
+
+
+def test_a_repayment_detail_for_a_user_without_a_claim_is_refused_and_moves_nothing(bank):
+    borrower = bank.open_account(901, "B")
+    investor = bank.open_account(902, "I")
+    stranger = bank.open_account(903, "I")
+    for user in (borrower, investor):
+        bank.recharge(user, "1000.00")
+    bank.call("CREATE_PROJECT", {"requestNo": "CP901", "userNo": borrower, "projectNo": "P901", "projectAmount": "500.00"})
+    bank.call("USER_AUTO_PRE_TRANSACTION", {"requestNo": "T901", "userNo": investor, "bizType": "TENDER",
+                                            "amount": "500.00", "projectNo": "P901"})
+    bank.call("CONFIRM_LOAN", {"requestNo": "L901", "projectNo": "P901", "details": [{"preRequestNo": "T901", "amount": "500.00"}]})
+    bank.call("MODIFY_PROJECT", {"requestNo": "M901", "projectNo": "P901", "projectStatus": "REPAYING"})
+    bank.call("USER_AUTO_PRE_TRANSACTION", {"requestNo": "H901", "userNo": borrower, "bizType": "REPAYMENT",
+                                            "amount": "5.00", "projectNo": "P901"})
+    before = bank.snapshot()
+    data = bank.call("CONFIRM_REPAYMENT", {"requestNo": "R901", "preRequestNo": "H901", "projectNo": "P901",
+                                           "details": [{"userNo": stranger, "amount": "0", "interest": "5.00"}]})
+    assert data["respCode"] == "30030"
+    assert bank.snapshot() == before
