@@ -7,6 +7,8 @@ bank's balances must be according to the platform's own records.
 """
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import threading
 from contextlib import contextmanager
@@ -146,14 +148,14 @@ class Driver:
         result = self.ua.complete(gateway, PASSWORD)
         if deliver:
             self.deliver()
-        return {**result, "requestNo": _request_no(gateway)}
+        return {**result, "requestNo": request_no_of(gateway)}
 
     def withdraw(self, name: str, amount: str, deliver: bool = True) -> dict:
         gateway = self.ok("POST", f"/api/users/{self.users[name]}/withdrawals", {"amount": amount})
         result = self.ua.complete(gateway, PASSWORD)
         if deliver:
             self.deliver()
-        return {**result, "requestNo": _request_no(gateway)}
+        return {**result, "requestNo": request_no_of(gateway)}
 
     def project(self, name: str, borrower: str, amount: str, periods: int = 3, method: str = "equal_installment",
                 rate: str = "0.15", approve: bool = True) -> str:
@@ -215,7 +217,8 @@ class Driver:
         out = {}
         for u in self.rows("SELECT * FROM users WHERE status = 'OPEN'"):
             n = u["user_no"]
-            recharged = one("SELECT COALESCE(SUM(amount), 0) FROM recharges WHERE user_no = ? AND status = 'SUCCESS'", (n,))
+            recharged = one("SELECT COALESCE(SUM(amount), 0) FROM recharges WHERE user_no = ? AND status = 'SUCCESS'",
+                            (n,))
             withdrawn = one("SELECT COALESCE(SUM(amount), 0) FROM withdrawals WHERE user_no = ? AND status = 'SUCCESS'",
                             (n,))
             tendered = one("SELECT COALESCE(SUM(amount), 0) FROM tenders WHERE user_no = ? AND status IN"
@@ -265,7 +268,6 @@ class Driver:
             bank.base_url = saved
 
 
-def _request_no(gateway: dict) -> str:
-    import base64
-    import json
+def request_no_of(gateway: dict) -> str:
+    """The requestNo inside a gateway request the platform handed out."""
     return json.loads(base64.b64decode(gateway["reqData"]))["requestNo"]

@@ -10,7 +10,7 @@ import pytest
 
 from p2p_platform.domain.schedule import METHODS
 
-from .conftest import fen
+from .conftest import Driver, fen
 
 
 def funded(wanxin, *, borrower_cash: str = "0.00", investors=(("ivy", "8000.00"), ("ian", "8000.00"))):
@@ -283,6 +283,26 @@ def test_an_overdue_borrower_without_money_stays_overdue_and_pays_after_rechargi
     wanxin.assert_bank_agrees()
 
 
+def test_two_projects_and_an_investor_with_two_tenders_are_repaid_to_the_fen(wanxin):
+    funded(wanxin, borrower_cash="3000.00")
+    wanxin.project("p1", "bob", "3000.00", periods=2, method="equal_principal")
+    wanxin.project("p2", "bob", "1000.00", periods=1, method="bullet", rate="0.24")
+    for project, investor, amount in (("p1", "ivy", "1000.00"), ("p1", "ian", "1000.00"), ("p1", "ivy", "1000.00"),
+                                      ("p2", "ivy", "900.00"), ("p2", "ian", "100.00")):
+        status, body = wanxin.tender(project, investor, amount)
+        assert status == 201, body
+    assert wanxin.loan("p1", "30.00")[0] == 200 and wanxin.loan("p2", "0.00")[0] == 200
+    wanxin.assert_bank_agrees()
+
+    wanxin.sb.advance(31 * 86400)
+    assert len(wanxin.repay()["paid"]) == 2
+    wanxin.assert_bank_agrees()
+    wanxin.sb.advance(31 * 86400)
+    assert len(wanxin.repay()["paid"]) == 1
+    assert [p["status"] for p in wanxin.ok("GET", "/api/projects")] == ["SETTLED", "SETTLED"]
+    wanxin.assert_bank_agrees()
+
+
 def test_overdue_plans_of_earlier_days_are_taken_by_a_later_run(wanxin):
     # The original only took plans due exactly today; a missed day was never retried.
     loaned(wanxin, periods=3)
@@ -295,7 +315,6 @@ def test_overdue_plans_of_earlier_days_are_taken_by_a_later_run(wanxin):
 
 # -- withdraw -------------------------------------------------------------------------
 def test_withdraw_moves_money_to_the_card_minus_the_platform_fee(make_sandbox):
-    from .conftest import Driver
     wanxin = Driver(make_sandbox(WITHDRAW_COMMISSION="1.50"))
     wanxin.user("ivy", card_balance="10000.00")
     wanxin.recharge("ivy", "3000.00")

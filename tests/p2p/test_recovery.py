@@ -6,6 +6,9 @@ records agree with the bank's.
 """
 from __future__ import annotations
 
+from p2p_platform.app import DEFAULTS, create_app
+
+from .conftest import closed_port_url, request_no_of
 from .test_flows import funded
 
 
@@ -15,6 +18,12 @@ def full_project(wanxin) -> str:
     assert wanxin.tender("p1", "ivy", "4000.00")[0] == 201
     assert wanxin.tender("p1", "ian", "2000.00")[0] == 201
     return project_no
+
+
+def lose_all(wanxin, service: str) -> None:
+    """Every answer to ``service`` and to QUERY_TRANSACTION is lost (the bank still commits)."""
+    wanxin.fault(action="lose_response", service=service, times=-1)
+    wanxin.fault(action="lose_response", service="QUERY_TRANSACTION", times=-1)
 
 
 def bank_requests(wanxin, service: str) -> list:
@@ -52,8 +61,7 @@ def test_a_confirm_loan_whose_answers_are_all_lost_is_resolved_by_query_transact
 
 def test_a_confirm_loan_with_no_answer_at_all_stays_unsynced_until_recovery(wanxin):
     full_project(wanxin)
-    wanxin.fault(action="lose_response", service="CONFIRM_LOAN", times=-1)
-    wanxin.fault(action="lose_response", service="QUERY_TRANSACTION", times=-1)
+    lose_all(wanxin, "CONFIRM_LOAN")
 
     status, body = wanxin.loan("p1", "60.00")
 
@@ -105,8 +113,7 @@ def test_a_lost_tender_freeze_response_is_retried_and_freezes_the_money_once(wan
 def test_a_tender_with_no_answer_at_all_is_pending_then_recovered_and_still_counts_against_the_project(wanxin):
     funded(wanxin)
     project_no = wanxin.project("p1", "bob", "6000.00")
-    wanxin.fault(action="lose_response", service="USER_AUTO_PRE_TRANSACTION", times=-1)
-    wanxin.fault(action="lose_response", service="QUERY_TRANSACTION", times=-1)
+    lose_all(wanxin, "USER_AUTO_PRE_TRANSACTION")
 
     status, body = wanxin.tender("p1", "ivy", "4000.00")
 
@@ -126,24 +133,26 @@ def test_a_tender_with_no_answer_at_all_is_pending_then_recovered_and_still_coun
     assert wanxin.show("p1")["status"] == "FULLY"
 
 
-def test_a_lost_repayment_freeze_and_a_lost_confirm_repayment_still_pay_each_plan_once(wanxin):
-    full_project(wanxin)
+def test_a_repayment_freeze_with_no_answer_is_resumed_by_the_next_run_with_the_same_request(wanxin):
+    project_no = full_project(wanxin)
     wanxin.loan("p1", "60.00")
     wanxin.recharge("bob", "1000.00")
-    wanxin.fault(action="lose_response", service="USER_AUTO_PRE_TRANSACTION", bizType="REPAYMENT", times=-1)
-    wanxin.fault(action="lose_response", service="CONFIRM_REPAYMENT", times=-1)
-    wanxin.fault(action="lose_response", service="QUERY_TRANSACTION", times=-1)
+    lose_all(wanxin, "USER_AUTO_PRE_TRANSACTION")
     wanxin.sb.advance(31 * 86400)
 
     report = wanxin.repay()
 
-    assert report["unknown"] and report["paid"] == []
+    assert report["unknown"] == [f"{project_no}#1"] and report["paid"] == []
+    (freeze,) = wanxin.rows("SELECT * FROM depository_records WHERE biz_type = 'REPAYMENT'")
+    assert freeze["status"] == 0
     wanxin.clear_faults()
-    wanxin.recover()
-    wanxin.repay()
 
-    plans = wanxin.show("p1")["plans"]
-    assert [p["status"] for p in plans] == ["PAID", "UNPAID", "UNPAID"]
+    report = wanxin.repay()
+
+    assert report["paid"] == [f"{project_no}#1"]
+    assert [p["status"] for p in wanxin.show("p1")["plans"]] == ["PAID", "UNPAID", "UNPAID"]
+    holds = [h for h in wanxin.holds(projectNo=project_no) if h["bizType"] == "REPAYMENT"]
+    assert [(h["requestNo"], h["state"]) for h in holds] == [(freeze["request_no"], "SETTLED")]
     assert len(bank_requests(wanxin, "CONFIRM_REPAYMENT")) == 1
     wanxin.assert_bank_agrees()
 
@@ -152,8 +161,7 @@ def test_a_lost_confirm_repayment_is_settled_by_recovery_alone(wanxin):
     full_project(wanxin)
     wanxin.loan("p1", "60.00")
     wanxin.recharge("bob", "1000.00")
-    wanxin.fault(action="lose_response", service="CONFIRM_REPAYMENT", times=-1)
-    wanxin.fault(action="lose_response", service="QUERY_TRANSACTION", times=-1)
+    lose_all(wanxin, "CONFIRM_REPAYMENT")
     wanxin.sb.advance(31 * 86400)
     assert wanxin.repay()["frozen"] and wanxin.show("p1")["plans"][0]["status"] == "FROZEN"
 
@@ -241,8 +249,7 @@ def test_a_dropped_open_account_notification_is_recovered_and_a_late_copy_change
 def test_a_gateway_request_the_user_never_confirmed_stays_unsynced_after_recovery(wanxin):
     wanxin.user("ivy")
     gateway = wanxin.ok("POST", f"/api/users/{wanxin.users['ivy']}/recharges", {"amount": "10.00"})
-    from .conftest import _request_no
-    request_no = _request_no(gateway)
+    request_no = request_no_of(gateway)
 
     report = wanxin.recover()
 
@@ -305,10 +312,6 @@ def test_an_unreachable_bank_is_a_503_for_reads_and_records_nothing_for_a_tender
 
 
 def test_a_platform_started_against_a_closed_port_answers_outcome_unknown_and_another_recovers(wanxin):
-    from p2p_platform.app import DEFAULTS, create_app
-
-    from .conftest import closed_port_url
-
     full_project(wanxin)
     config = {k: wanxin.sb.platform_app.config[k] for k in DEFAULTS}
     offline = create_app({**config, "BANK_URL": closed_port_url()}).test_client()
@@ -324,11 +327,6 @@ def test_a_platform_started_against_a_closed_port_answers_outcome_unknown_and_an
 
 
 # -- every step of a project catches up after recovery ------------------------------------------
-def lose_all(wanxin, service: str) -> None:
-    wanxin.fault(action="lose_response", service=service, times=-1)
-    wanxin.fault(action="lose_response", service="QUERY_TRANSACTION", times=-1)
-
-
 def test_a_project_approval_with_no_answer_is_collecting_after_recovery(wanxin):
     funded(wanxin)
     wanxin.project("p1", "bob", "6000.00", approve=False)
@@ -374,3 +372,36 @@ def test_a_lost_cancel_during_a_miscarry_is_finished_by_recovery(wanxin):
     assert {h["state"] for h in wanxin.holds(projectNo=project_no)} == {"CANCELLED"}
     assert len(bank_requests(wanxin, "CANCEL_PRE_TRANSACTION")) == 2
     wanxin.assert_bank_agrees()
+
+
+def test_a_lost_finish_after_the_last_repayment_settles_the_project_on_recovery(wanxin):
+    project_no = full_project(wanxin)
+    wanxin.loan("p1", "60.00")
+    wanxin.recharge("bob", "1000.00")
+    lose_all(wanxin, "MODIFY_PROJECT")
+    wanxin.sb.advance(100 * 86400)
+
+    assert len(wanxin.repay()["paid"]) == 3
+    assert wanxin.show("p1")["status"] == "REPAYING"  # every plan paid, FINISH unanswered
+
+    wanxin.clear_faults()
+    wanxin.recover()
+
+    assert wanxin.show("p1")["status"] == "SETTLED"
+    assert next(p for p in wanxin.bank("GET", "/sim/projects") if p["projectNo"] == project_no)["status"] == "FINISH"
+    wanxin.assert_bank_agrees()
+
+
+def test_a_tender_the_bank_refuses_fails_and_frees_its_share_of_the_project(wanxin):
+    funded(wanxin)
+    wanxin.project("p1", "bob", "6000.00")
+    wanxin.fault(action="reject", service="USER_AUTO_PRE_TRANSACTION", code="30042")
+
+    status, body = wanxin.tender("p1", "ivy", "4000.00")
+
+    assert (status, body["error"]["code"]) == (409, "BANK_30042")
+    assert [(t["status"]) for t in wanxin.rows("SELECT status FROM tenders")] == ["FAILED"]
+    assert wanxin.show("p1")["remaining"] == "6000.00"
+    assert wanxin.holds() == []
+    wanxin.assert_bank_agrees()
+    assert wanxin.tender("p1", "ivy", "6000.00")[0] == 201
