@@ -16,13 +16,11 @@ from decimal import Decimal, InvalidOperation
 from bank_depository.protocol import services as svc
 from bank_depository.protocol.money import format_fen
 
-from ..bank_client import OutcomeUnknown
 from ..domain import transfer
 from ..domain.errors import PlatformError, bad, not_found
 from ..domain.schedule import round_half_up_fen
-from . import agent, consumer
+from . import agent, consumer, outcomes
 from .context import PlatformContext
-from .transactions import _refused, _unknown
 
 
 def claim(ctx: PlatformContext, claim_no: str):
@@ -107,15 +105,12 @@ def buy(ctx: PlatformContext, claim_no: str, buyer_no: str, confirm_now: bool = 
             raise PlatformError("CLAIM_STATUS", "the claim was just taken", 409)
         agent.record(conn, ctx, svc.USER_AUTO_PRE_TRANSACTION, payload, object_type="CLAIM", object_id=claim_no,
                      amount=c["price"], user_no=buyer["user_no"], biz_type=svc.BIZ_CREDIT_ASSIGNMENT)
-    try:
-        reply = agent.send(ctx, payload["requestNo"])
-    except OutcomeUnknown as exc:
-        raise _unknown(exc) from None
+    reply = outcomes.deliver(ctx, payload["requestNo"])
     if not reply.ok:
         with ctx.store.write() as conn:
             conn.execute("UPDATE claims SET status = 'LISTED', buyer = NULL, freeze_request_no = NULL"
                          " WHERE claim_no = ? AND status = 'RESERVED'", (claim_no,))
-        raise _refused(reply)
+        raise outcomes.refused(reply)
     return confirm(ctx, claim_no) if confirm_now else claim_view(ctx, claim_no)
 
 
@@ -141,14 +136,11 @@ def confirm(ctx: PlatformContext, claim_no: str) -> dict:
                                       object_id=claim_no, amount=c["price"], commission=c["fee"], user_no=c["buyer"],
                                       biz_type=svc.BIZ_CREDIT_ASSIGNMENT)
             conn.execute("UPDATE claims SET confirm_request_no = ? WHERE claim_no = ?", (request_no, claim_no))
-    try:
-        reply = agent.send(ctx, request_no)
-    except OutcomeUnknown as exc:
-        raise _unknown(exc) from None
+    reply = outcomes.deliver(ctx, request_no)
     if not reply.ok:
         with ctx.store.write() as conn:
             conn.execute("UPDATE claims SET confirm_request_no = NULL WHERE claim_no = ?", (claim_no,))
-        raise _refused(reply)
+        raise outcomes.refused(reply)
     with ctx.store.write() as conn:
         if conn.execute("UPDATE claims SET status = 'SOLD', sold_at = ? WHERE claim_no = ? AND status = 'RESERVED'",
                         (ctx.now_iso(), claim_no)).rowcount:
@@ -191,12 +183,9 @@ def cancel(ctx: PlatformContext, claim_no: str) -> dict:
                                       object_id=claim_no, amount=c["price"], user_no=c["buyer"],
                                       biz_type=svc.BIZ_CREDIT_ASSIGNMENT)
             conn.execute("UPDATE claims SET cancel_request_no = ? WHERE claim_no = ?", (request_no, claim_no))
-    try:
-        reply = agent.send(ctx, request_no)
-    except OutcomeUnknown as exc:
-        raise _unknown(exc) from None
+    reply = outcomes.deliver(ctx, request_no)
     if not reply.ok:
-        raise _refused(reply)
+        raise outcomes.refused(reply)
     with ctx.store.write() as conn:
         conn.execute("UPDATE claims SET status = 'CANCELLED' WHERE claim_no = ?", (claim_no,))
     return claim_view(ctx, claim_no)

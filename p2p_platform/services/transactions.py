@@ -15,7 +15,7 @@ from bank_depository.protocol.money import format_fen
 from ..bank_client import OutcomeUnknown
 from ..domain import rules, schedule
 from ..domain.errors import PlatformError, bad, not_found
-from . import agent, consumer
+from . import agent, consumer, outcomes
 from .context import PlatformContext
 
 METHOD_WAYS = {"equal_installment": "FIXED_REPAYMENT", "equal_principal": "FIXED_CAPITAL",
@@ -27,14 +27,6 @@ def project(ctx: PlatformContext, project_no: str):
     if row is None:
         raise not_found(f"project {project_no}")
     return row
-
-
-def _unknown(exc: OutcomeUnknown) -> PlatformError:
-    return PlatformError("OUTCOME_UNKNOWN", f"the bank's answer was lost ({exc}); it will be recovered", 202)
-
-
-def _refused(reply) -> PlatformError:
-    return PlatformError(f"BANK_{reply.code}", reply.message, 409)
 
 
 def create_project(ctx: PlatformContext, data: dict) -> dict:
@@ -83,14 +75,11 @@ def approve_project(ctx: PlatformContext, project_no: str) -> dict:
             request_no = agent.record(conn, ctx, svc.CREATE_PROJECT, payload, object_type="PROJECT",
                                       object_id=p["project_no"], amount=p["amount"], user_no=p["borrower"])
             conn.execute("UPDATE projects SET create_request_no = ? WHERE project_no = ?", (request_no, p["project_no"]))
-    try:
-        reply = agent.send(ctx, request_no)
-    except OutcomeUnknown as exc:
-        raise _unknown(exc) from None
+    reply = outcomes.deliver(ctx, request_no)
     if not reply.ok:
         with ctx.store.write() as conn:
             conn.execute("UPDATE projects SET create_request_no = NULL WHERE project_no = ?", (p["project_no"],))
-        raise _refused(reply)
+        raise outcomes.refused(reply)
     with ctx.store.write() as conn:
         conn.execute("UPDATE projects SET status = 'COLLECTING', approved_at = ? WHERE project_no = ? AND status = 'DRAFT'",
                      (ctx.now_iso(), p["project_no"]))
@@ -138,7 +127,7 @@ def settle_tender(ctx: PlatformContext, request_no: str, raise_errors: bool = Fa
         reply = agent.send(ctx, request_no)
     except OutcomeUnknown as exc:
         if raise_errors:
-            raise _unknown(exc) from None
+            raise outcomes.unknown(exc) from None
         return
     with ctx.store.write() as conn:
         t = conn.execute("SELECT * FROM tenders WHERE request_no = ?", (request_no,)).fetchone()
@@ -150,7 +139,7 @@ def settle_tender(ctx: PlatformContext, request_no: str, raise_errors: bool = Fa
                 "SELECT 1 FROM tenders WHERE project_no = ? AND status = 'PENDING'", (p["project_no"],)).fetchone():
             conn.execute("UPDATE projects SET status = 'FULLY' WHERE project_no = ?", (p["project_no"],))
     if not reply.ok and raise_errors:
-        raise _refused(reply)
+        raise outcomes.refused(reply)
 
 
 def approve_loan(ctx: PlatformContext, project_no: str, commission_text=None) -> dict:
@@ -178,14 +167,11 @@ def approve_loan(ctx: PlatformContext, project_no: str, commission_text=None) ->
                                       user_no=p["borrower"], biz_type="LOAN")
             conn.execute("UPDATE projects SET loan_request_no = ?, loan_commission = ? WHERE project_no = ?",
                          (request_no, commission, p["project_no"]))
-    try:
-        reply = agent.send(ctx, request_no)
-    except OutcomeUnknown as exc:
-        raise _unknown(exc) from None
+    reply = outcomes.deliver(ctx, request_no)
     if not reply.ok:
         with ctx.store.write() as conn:
             conn.execute("UPDATE projects SET loan_request_no = NULL WHERE project_no = ?", (p["project_no"],))
-        raise _refused(reply)
+        raise outcomes.refused(reply)
     with ctx.store.write() as conn:
         if conn.execute("UPDATE projects SET status = 'LOANED', loan_date = ? WHERE project_no = ? AND status = 'FULLY'",
                         (ctx.clock.today().isoformat(), p["project_no"])).rowcount:
@@ -214,12 +200,9 @@ def _modify(ctx: PlatformContext, p, status: str, column: str) -> None:
             request_no = agent.record(conn, ctx, svc.MODIFY_PROJECT, payload, object_type="PROJECT",
                                       object_id=p["project_no"])
             conn.execute(f"UPDATE projects SET {column} = ? WHERE project_no = ?", (request_no, p["project_no"]))
-    try:
-        reply = agent.send(ctx, request_no)
-    except OutcomeUnknown as exc:
-        raise _unknown(exc) from None
+    reply = outcomes.deliver(ctx, request_no)
     if not reply.ok:
-        raise _refused(reply)
+        raise outcomes.refused(reply)
 
 
 def miscarry(ctx: PlatformContext, project_no: str) -> dict:
@@ -245,12 +228,9 @@ def miscarry(ctx: PlatformContext, project_no: str) -> dict:
                                           object_id=t["request_no"], amount=t["amount"], user_no=t["user_no"],
                                           biz_type=svc.BIZ_TENDER)
                 conn.execute("UPDATE tenders SET cancel_request_no = ? WHERE request_no = ?", (request_no, t["request_no"]))
-        try:
-            reply = agent.send(ctx, request_no)
-        except OutcomeUnknown as exc:
-            raise _unknown(exc) from None
+        reply = outcomes.deliver(ctx, request_no)
         if not reply.ok and reply.code != codes.HOLD_NOT_FROZEN:
-            raise _refused(reply)
+            raise outcomes.refused(reply)
         with ctx.store.write() as conn:
             conn.execute("UPDATE tenders SET status = 'CANCELLED' WHERE request_no = ?", (t["request_no"],))
     _modify(ctx, project(ctx, p["project_no"]), "MISCARRY", "miscarry_request_no")
