@@ -2,10 +2,15 @@
 
 For one business date the platform settles what it can first (auto-resolution:
 unsynced records are resolved with QUERY_TRANSACTION or a same-requestNo
-resend), downloads the signed check file (DOWNLOAD_CHECKFILE), and matches it
-by requestNo. The file is streamed line by line into a temporary SQLite file
-and matched there with joins, so memory does not grow with the number of
-movements. Every difference is a break of a named kind:
+resend), downloads the check file streamed from the bank (``POST /checkfile``,
+the same bytes as DOWNLOAD_CHECKFILE's ``content`` followed by the trailer
+``#SIGNATURE,<fileDate>,<closed 0|1>,<content bytes>,<algorithm>,<signature>``),
+and matches it by requestNo. Lines go from the socket into a temporary SQLite
+file ATTACHed to the platform's database in batches while they are hashed;
+the matching is done there with joins, so memory does not grow with the
+number of movements. The file counts only once its trailer verified at the
+end of the stream: a cut or altered stream is an error and no report is
+stored. Every difference is a break of a named kind:
 
 ``missing_at_bank``, ``missing_at_platform``, ``amount_mismatch``,
 ``status_mismatch``, ``duplicate``, ``control_totals`` and, for every open
@@ -16,16 +21,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 import os
 import tempfile
 from collections import defaultdict
 
 from bank_depository.protocol import services as svc
+from bank_depository.protocol.checkfile import COLUMNS, TOTALS
 from bank_depository.protocol.money import format_fen, parse_yuan
 
-from ..bank_client import OutcomeUnknown
+from ..bank_client import CheckfileDownload, CheckfileUnverified, OutcomeUnknown
 from ..domain.errors import PlatformError
 from . import agent, consumer, jobs
 from .context import PlatformContext
@@ -35,14 +40,7 @@ KINDS = ("missing_at_bank", "missing_at_platform", "amount_mismatch", "status_mi
          "control_totals", "balance_mismatch")
 
 
-def download(ctx: PlatformContext, day: dt.date) -> dict:
-    try:
-        reply = ctx.bank.call(svc.DOWNLOAD_CHECKFILE, {"requestNo": ctx.ids.new("CHK"), "fileDate": day.isoformat()})
-    except OutcomeUnknown as exc:
-        raise PlatformError("BANK_UNAVAILABLE", f"could not download the check file: {exc}", 503) from None
-    if not reply.ok:
-        raise PlatformError(f"BANK_{reply.code}", reply.message, 409)
-    return reply.data
+BATCH = 5000
 
 
 def reconcile(ctx: PlatformContext, day: dt.date, *, auto_resolve: bool = True, check_balances: bool = True,
@@ -54,19 +52,17 @@ def reconcile(ctx: PlatformContext, day: dt.date, *, auto_resolve: bool = True, 
         jobs.recover(ctx)
         after = {r["request_no"] for r in ctx.store.all("SELECT request_no FROM depository_records WHERE status = 0")}
         resolved = sorted(before - after)
-    data = download(ctx, day)
     breaks: list[dict] = []
     handle, path = tempfile.mkstemp(prefix="wanxin-recon-", suffix=".sqlite")
     os.close(handle)
     try:
-        totals = _match(ctx, day, data, path, breaks)
+        bank, mine = _match(ctx, day, path, breaks)
     finally:
         os.unlink(path)
     if check_balances:
         breaks += balance_breaks(ctx)
     report = {"date": day.isoformat(), "clean": not breaks, "autoResolve": auto_resolve, "resolved": resolved,
-              "bank": {"count": data["count"], "totalAmount": data["totalAmount"], "closed": data.get("closed")},
-              "platform": totals, "breaks": breaks,
+              "bank": bank, "platform": mine, "breaks": breaks,
               "summary": {kind: sum(1 for b in breaks if b["kind"] == kind) for kind in KINDS}}
     if store:
         with ctx.store.write() as conn:
@@ -76,35 +72,85 @@ def reconcile(ctx: PlatformContext, day: dt.date, *, auto_resolve: bool = True, 
     return report
 
 
-def _lines(content: str):
-    """The check file's data rows, read one at a time."""
-    reader = csv.reader(io.StringIO(content))
-    head = next(reader, None), next(reader, None), next(reader, None)
-    return head, reader
+def _open(ctx: PlatformContext, day: dt.date) -> CheckfileDownload:
+    try:
+        download = ctx.bank.stream_checkfile(day.isoformat(), ctx.ids.new("CHK"))
+    except OutcomeUnknown as exc:
+        raise PlatformError("BANK_UNAVAILABLE", f"could not download the check file: {exc}", 503) from None
+    if download.refusal is not None:
+        raise PlatformError(f"BANK_{download.refusal.code}", download.refusal.message, 409)
+    return download
 
 
-def _match(ctx: PlatformContext, day: dt.date, data: dict, path: str, breaks: list) -> dict:
-    (_, totals_row, _), rows = _lines(data["content"])
+def _load(ctx: PlatformContext, conn, day: dt.date, breaks: list) -> dict:
+    """Stream the verified check file into ``recon.lines``; the bank's side of the report."""
+    with _open(ctx, day) as download:
+        try:
+            rows = csv.reader(download.lines())
+            head = [next(rows, None) for _ in range(3)]
+            count = total = commission = 0
+            batch = []
+            for row in rows:
+                amount, fee = parse_yuan(row[5], allow_zero=True), parse_yuan(row[6], allow_zero=True)
+                count += 1
+                total += amount
+                commission += fee
+                batch.append((row[0], row[1], row[2], row[3], amount, fee))
+                if len(batch) >= BATCH:
+                    _insert(conn, batch)
+            _insert(conn, batch)
+        except CheckfileUnverified as exc:
+            raise PlatformError("CHECKFILE_UNVERIFIED", str(exc), 502) from None
+        except OutcomeUnknown as exc:
+            raise PlatformError("BANK_UNAVAILABLE", f"could not download the check file: {exc}", 503) from None
+        except (ValueError, IndexError, csv.Error) as exc:
+            raise PlatformError("CHECKFILE_MALFORMED", f"the check file has a line the platform cannot read: {exc}",
+                                502) from None
+    totals = head[1] if head[0] == list(TOTALS) and head[2] == list(COLUMNS) and head[1] \
+        and len(head[1]) == len(TOTALS) else None
+    said = dict(zip(TOTALS, totals)) if totals else {}
+    try:
+        header = (int(said["count"]), parse_yuan(said["totalAmount"], allow_zero=True),
+                  parse_yuan(said["totalCommission"], allow_zero=True))
+    except (KeyError, ValueError):
+        header = None
+    if header is None or said["fileDate"] != day.isoformat() or said["platformNo"] != ctx.settings.platform_no:
+        breaks.append({"kind": "control_totals", "detail": "the check file's header is malformed or not for"
+                       f" {ctx.settings.platform_no} on {day.isoformat()}"})
+    elif header != (count, total, commission):
+        breaks.append({"kind": "control_totals",
+                       "detail": f"header says {header[0]} lines / {format_fen(header[1])} / {format_fen(header[2])},"
+                                 f" file has {count} / {format_fen(total)} / {format_fen(commission)}"
+                                 " (count / amount / commission)"})
+    return {"count": header[0] if header else count, "totalAmount": format_fen(header[1] if header else total),
+            "totalCommission": format_fen(header[2] if header else commission),
+            "closed": download.verified.closed if download.verified else None}
+
+
+def _insert(conn, batch: list) -> None:
+    """One batch into the scratch table, as one transaction of the scratch file only (the
+    platform's own tables are not touched, and nothing is held open while the socket is read)."""
+    conn.execute("BEGIN")
+    try:
+        conn.executemany("INSERT INTO recon.lines VALUES (?, ?, ?, ?, ?, ?)", batch)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    batch.clear()
+
+
+def _match(ctx: PlatformContext, day: dt.date, path: str, breaks: list) -> tuple[dict, dict]:
     conn = ctx.store.conn()
     conn.execute("ATTACH DATABASE ? AS recon", (path,))
     try:
+        # A throw-away file: no journal, no fsync.
+        conn.execute("PRAGMA recon.journal_mode = OFF")
+        conn.execute("PRAGMA recon.synchronous = OFF")
         conn.execute("CREATE TABLE recon.lines (request_no TEXT, service TEXT, biz_type TEXT, user_no TEXT,"
                      " amount INTEGER, commission INTEGER)")
-        count = total = 0
-        batch = []
-        for row in rows:
-            amount, commission = parse_yuan(row[5], allow_zero=True), parse_yuan(row[6], allow_zero=True)
-            count += 1
-            total += amount
-            batch.append((row[0], row[1], row[2], row[3], amount, commission))
-            if len(batch) >= 5000:
-                conn.executemany("INSERT INTO recon.lines VALUES (?, ?, ?, ?, ?, ?)", batch)
-                batch.clear()
-        conn.executemany("INSERT INTO recon.lines VALUES (?, ?, ?, ?, ?, ?)", batch)
+        bank = _load(ctx, conn, day, breaks)
         conn.execute("CREATE INDEX recon.lines_no ON lines (request_no)")
-        if totals_row is None or int(totals_row[2]) != count or parse_yuan(totals_row[3], allow_zero=True) != total:
-            breaks.append({"kind": "control_totals", "detail": f"header says {totals_row[2] if totals_row else '?'}"
-                           f" lines / {totals_row[3] if totals_row else '?'}, file has {count} / {format_fen(total)}"})
         q = lambda sql, args=(): conn.execute(sql, args).fetchall()  # noqa: E731
         for r in q("SELECT request_no, COUNT(*) n FROM recon.lines GROUP BY request_no HAVING n > 1"):
             breaks.append({"kind": "duplicate", "requestNo": r[0], "detail": f"listed {r[1]} times by the bank"})
@@ -138,20 +184,33 @@ def _match(ctx: PlatformContext, day: dt.date, data: dict, path: str, breaks: li
                             (*MONEY, day.isoformat())).fetchone()
     finally:
         conn.execute("DETACH DATABASE recon")
-    return {"count": mine[0], "totalAmount": format_fen(mine[1])}
+    return bank, {"count": mine[0], "totalAmount": format_fen(mine[1])}
 
 
 def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
-    """userNo -> [available, frozen] as the platform's synced records imply."""
+    """userNo -> [available, frozen] as the platform's synced records imply.
+
+    Read from a cursor, with each settled hold looked up by its requestNo, so
+    memory grows with the number of users, not of records.
+    """
     bal: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    holds = {}
-    rows = ctx.store.all("SELECT * FROM depository_records WHERE status = 1 ORDER BY confirmed_at, request_no")
-    for r in rows:
-        if r["service_name"] == svc.USER_AUTO_PRE_TRANSACTION:
-            holds[r["request_no"]] = (r["user_no"], r["amount"])
-    for r in rows:
-        service, user, amount = r["service_name"], r["user_no"], r["amount"]
-        payload = json.loads(r["payload"])
+    conn = ctx.store.conn()
+
+    def hold(request_no: str):
+        # None when the platform never recorded the hold as synced: the balance check will show it
+        return conn.execute("SELECT user_no, amount FROM depository_records WHERE request_no = ? AND status = 1"
+                            " AND service_name = ?", (request_no, svc.USER_AUTO_PRE_TRANSACTION)).fetchone()
+
+    def release(request_no: str) -> int:
+        held = hold(request_no)
+        if held is None:
+            return 0
+        bal[held[0]][1] -= held[1]
+        return held[1]
+
+    cursor = conn.execute("SELECT service_name, user_no, amount, commission, payload FROM depository_records"
+                          " WHERE status = 1")
+    for service, user, amount, commission, payload_text in cursor:
         if service == svc.RECHARGE:
             bal[user][0] += amount
         elif service == svc.WITHDRAW:
@@ -160,26 +219,23 @@ def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
             bal[user][0] -= amount
             bal[user][1] += amount
         elif service == svc.CANCEL_PRE_TRANSACTION:
-            owner, held = holds.get(payload["preRequestNo"], (user, amount))
-            bal[owner][1] -= held
-            bal[owner][0] += held
+            held = hold(json.loads(payload_text)["preRequestNo"])
+            owner, back = (held[0], held[1]) if held is not None else (user, amount)
+            bal[owner][1] -= back
+            bal[owner][0] += back
         elif service == svc.CONFIRM_LOAN:
-            total = 0
-            for d in payload["details"]:
-                owner, held = holds[d["preRequestNo"]]
-                bal[owner][1] -= held
-                total += held
-            bal[user][0] += total - r["commission"]
+            total = sum(release(d["preRequestNo"]) for d in json.loads(payload_text)["details"])
+            bal[user][0] += total - commission
         elif service == svc.CONFIRM_REPAYMENT:
-            owner, held = holds[payload["preRequestNo"]]
-            bal[owner][1] -= held
+            payload = json.loads(payload_text)
+            release(payload["preRequestNo"])
             for d in payload["details"]:
                 got = parse_yuan(d["amount"], allow_zero=True) + parse_yuan(d.get("interest", "0"), allow_zero=True)
                 bal[d["userNo"]][0] += got - parse_yuan(d.get("commission", "0"), allow_zero=True)
         elif service == svc.CONFIRM_CREDIT_ASSIGNMENT:
-            owner, held = holds[payload["preRequestNo"]]
-            bal[owner][1] -= held
-            bal[payload["sellerUserNo"]][0] += held - r["commission"]
+            payload = json.loads(payload_text)
+            held = release(payload["preRequestNo"])
+            bal[payload["sellerUserNo"]][0] += held - commission
     return bal
 
 
