@@ -65,13 +65,17 @@ def savepoint(conn: sqlite3.Connection, name: str = "sp") -> Iterator[None]:
 
 
 class Database:
-    """Hands out one connection per thread for a database file."""
+    """Hands out one connection per thread (and process) for a database file.
+
+    Connections of threads that have ended are closed when the next one is
+    opened, so a thread-per-request server does not accumulate open files.
+    """
 
     def __init__(self, path: Union[str, Path]):
         self.path = str(path)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._all: list[sqlite3.Connection] = []
+        self._by_thread: dict[int, sqlite3.Connection] = {}
 
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -81,15 +85,28 @@ class Database:
             self._local.conn = conn
             self._local.pid = os.getpid()
             with self._lock:
-                self._all.append(conn)
+                if getattr(self, "_pid", None) != os.getpid():
+                    self._by_thread, self._pid = {}, os.getpid()
+                alive = {t.ident for t in threading.enumerate()}
+                for ident in [i for i in self._by_thread if i not in alive]:
+                    _close(self._by_thread.pop(ident))
+                self._by_thread[threading.get_ident()] = conn
         return conn
+
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._by_thread)
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
-            self._all.clear()
+            for conn in self._by_thread.values():
+                _close(conn)
+            self._by_thread.clear()
         self._local = threading.local()
+
+
+def _close(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass

@@ -189,3 +189,19 @@ def test_replays_and_conflicts_hold_across_a_restart_on_the_same_database(bank, 
     finally:
         app.extensions["wanxin.dispatcher"].stop()
         app.extensions["wanxin.bank"].database.close()
+
+
+def test_connections_of_finished_threads_are_closed_so_a_thread_per_request_server_does_not_leak(tmp_path):
+    import threading
+
+    from bank_depository.storage.db import Database
+
+    database = Database(tmp_path / "x.sqlite")
+    database.conn()
+    for _ in range(50):
+        worker = threading.Thread(target=lambda: database.conn().execute("SELECT 1").fetchone())
+        worker.start()
+        worker.join()
+    database.conn()
+    assert database.open_connections() <= 2
+    database.close()
