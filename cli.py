@@ -58,7 +58,8 @@ def bank() -> None:
 
 
 def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, profile: str,
-                algorithm: str | None, password_iterations: int, frozen_clock: bool) -> dict:
+                algorithm: str | None, password_iterations: int, frozen_clock: bool,
+                context_path: str = "/wanxindepository") -> dict:
     for name in ("bank_private.pem", "platform_public.pem"):
         if not (keys_dir / name).exists():
             raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
@@ -70,6 +71,7 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
         "PASSWORD_ITERATIONS": password_iterations,
         "CLOCK_FROZEN": frozen_clock,
         "DISPATCHER_THREAD": True,
+        "LEGACY_CONTEXT_PATH": context_path,
     }
 
 
@@ -82,27 +84,37 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
 @click.option("--port", type=click.IntRange(0, 65535), default=55010, show_default=True,
               help="Port to bind; 0 picks a free port and prints it.")
 @click.option("--platform-no", default="wanxinp2p", show_default=True, help="The platform to trust.")
-@click.option("--notify-url", default="", help="Where the bank POSTs asynchronous notifications.")
+@click.option("--notify-url", default="",
+              help="Where the bank POSTs asynchronous notifications (legacy: GET {notify-url}gateway/?…).")
 @click.option("--profile", type=click.Choice(["modern", "legacy"]), default="modern", show_default=True,
-              help="Wire profile of the platform.")
+              help="Wire profile of the platform (legacy: the original Java depository's wire).")
+@click.option("--context-path", default="/wanxindepository", show_default=True,
+              help="Where the legacy profile's routes live (/service, /gateway, /trans/*, /balance-details …).")
 @click.option("--algorithm", type=click.Choice(["SHA256withRSA", "SHA1withRSA"]), default=None,
               help="Signature hash (default: SHA256withRSA; SHA1withRSA for legacy).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
 @click.option("--password-iterations", type=click.IntRange(1, 10_000_000), default=120_000, show_default=True,
               help="PBKDF2 work factor of trade passwords.")
 @click.option("--frozen-clock", is_flag=True, help="Stop the bank clock (it moves only via /sim/clock).")
-def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, algorithm, workers,
+def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, context_path, algorithm, workers,
                password_iterations, frozen_clock) -> None:
     """Serve the bank on gunicorn worker processes with an embedded SQLite file."""
     from bank_depository.app import create_app
     from serving import serve
 
     config = bank_config(db, keys_dir, platform_no, notify_url, profile, algorithm, password_iterations,
-                         frozen_clock)
-    create_app({**config, "DISPATCHER_THREAD": False})  # fail fast on bad keys, create the schema
+                         frozen_clock, context_path)
+    try:
+        create_app({**config, "DISPATCHER_THREAD": False})  # fail fast on bad keys, create the schema
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    from bank_depository.protocol.legacy import context_path as wire_path
 
     def ready(h, p):
         click.echo(f"bank listening on http://{h}:{p}  (db {db}, platform {platform_no})", err=False)
+        if profile == "legacy":
+            click.echo(f"legacy wire for {platform_no}: http://{h}:{p}{wire_path(context_path)}/service and /gateway")
         sys.stdout.flush()
 
     serve(lambda: create_app(config), host=host, port=port, workers=workers, on_ready=ready)
@@ -125,8 +137,13 @@ def platform() -> None:
 @click.option("--bank-url", envvar="WANXIN_BANK_URL", required=True, help="The bank's base URL [env WANXIN_BANK_URL].")
 @click.option("--public-url", default="", help="How the bank and browsers reach this platform (default: the bound address).")
 @click.option("--platform-no", default="wanxinp2p", show_default=True, help="This platform's number at the bank.")
+@click.option("--bank-profile", type=click.Choice(["modern", "legacy"]), default="modern", show_default=True,
+              help="The bank's wire (legacy: the original Java depository's, under --bank-context-path).")
+@click.option("--bank-context-path", default="/wanxindepository", show_default=True,
+              help="Where a legacy bank serves /service and /gateway.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
-def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, workers) -> None:
+def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, bank_profile, bank_context_path,
+                   workers) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
     from p2p_platform.app import create_app
     from serving import serve
@@ -136,14 +153,16 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
             raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
     config = {"DATABASE": str(db), "PRIVATE_KEY": (keys_dir / "platform_private.pem").read_text(),
               "BANK_PUBLIC_KEY": (keys_dir / "bank_public.pem").read_text(), "BANK_URL": bank_url,
-              "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url, "DAILY_JOB_THREAD": True}
+              "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url, "DAILY_JOB_THREAD": True,
+              "BANK_PROFILE": bank_profile, "BANK_CONTEXT_PATH": bank_context_path}
     create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})  # fail fast
     bound: dict = {}
 
     def ready(h, p):
         bound["url"] = public_url or f"http://{h}:{p}"
         click.echo(f"platform listening on http://{h}:{p}  (db {db}, bank {bank_url})")
-        click.echo(f"notify URL for the bank: {bound['url']}/notify")
+        # A legacy bank appends "gateway/" to the notify URL, as the original does.
+        click.echo(f"notify URL for the bank: {bound['url']}/notify{'/' if bank_profile == 'legacy' else ''}")
         sys.stdout.flush()
 
     serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
@@ -218,7 +237,7 @@ def demo(keep, as_json) -> None:
     accounts table and the ledger / reconciliation verdict."""
     from importlib import resources
 
-    from scenarios import runner
+    from scenarios import runner, spec
 
     path = resources.files("scenarios").joinpath("full_lifecycle.yaml")
     captured: dict = {}
@@ -234,7 +253,10 @@ def demo(keep, as_json) -> None:
 
     echo = (lambda line: None) if as_json else click.echo
     with resources.as_file(path) as real:
-        result = runner.run_file(real, keep=keep, echo=echo, after=after)
+        try:
+            result = runner.run_file(real, keep=keep, echo=echo, after=after)
+        except spec.ScenarioError as exc:
+            raise click.ClickException(str(exc)) from None
     if not captured:
         raise click.ClickException("the demo scenario did not run: " + (result.error or "see above"))
     recon = captured["reconciliation"]
@@ -279,11 +301,11 @@ def _print_accounts(data: dict, names: dict | None = None) -> None:
 class BankSource:
     """Inspection either against a running bank (HTTP) or offline on its database file."""
 
-    def __init__(self, url: str | None, db: Path | None):
+    def __init__(self, url: str | None, db: Path | None, offline: bool = True):
         if url and db:
             raise click.ClickException("give --bank-url or --db, not both")
         if not url and not db:
-            raise click.ClickException("give --bank-url (or set WANXIN_BANK_URL) or --db")
+            raise click.ClickException("give --bank-url (or set WANXIN_BANK_URL)" + (" or --db" if offline else ""))
         self.url, self.db = (url or "").rstrip("/"), db
         self._conn = None
 
@@ -296,7 +318,11 @@ class BankSource:
             if not self.db.exists():
                 raise click.ClickException(f"{self.db} does not exist")
             database = sqlite_utils.Database(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True))
-            if "accounts" not in database.table_names():
+            try:
+                tables = database.table_names()
+            except sqlite3.DatabaseError as exc:
+                raise click.ClickException(f"{self.db} cannot be read: {exc}") from None
+            if "accounts" not in tables:
                 raise click.ClickException(f"{self.db} is not a wanxin bank database")
             database.conn.row_factory = sqlite3.Row
             self._conn = database.conn
@@ -423,7 +449,7 @@ def notifications_list(state, bank_url, db=None, as_json=False) -> None:
 @bank_options(offline=False)
 def notifications_resend(notification_id, bank_url, as_json=False) -> None:
     """Queue notification NOTIFICATION_ID again, due now."""
-    data = BankSource(bank_url, None).send("POST", f"/sim/notifications/{notification_id}/resend")
+    data = BankSource(bank_url, None, offline=False).send("POST", f"/sim/notifications/{notification_id}/resend")
     _echo_json(data) if as_json else click.echo(f"notification {data['id']} is {data['state']} again")
 
 
@@ -459,7 +485,7 @@ def clock() -> None:
 @click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Also show the platform's clock.")
 def clock_show(bank_url, platform_url, as_json=False) -> None:
     """Print the current simulated time(s)."""
-    data = {"bank": BankSource(bank_url, None).get("/sim/clock")["now"]}
+    data = {"bank": BankSource(bank_url, None, offline=False).get("/sim/clock")["now"]}
     if platform_url:
         data["platform"] = _http("GET", platform_url.rstrip("/") + "/sim/clock")["now"]
     _echo_json(data) if as_json else [click.echo(f"{k}: {v}") for k, v in data.items()]
@@ -475,7 +501,8 @@ def clock_advance(seconds, days, bank_url, platform_url, as_json=False) -> None:
     total = seconds + days * 86400
     if total <= 0:
         raise click.ClickException("give --seconds or --days greater than 0")
-    data = {"bank": BankSource(bank_url, None).send("POST", "/sim/clock", json={"advance_seconds": total})["now"]}
+    bank = BankSource(bank_url, None, offline=False)
+    data = {"bank": bank.send("POST", "/sim/clock", json={"advance_seconds": total})["now"]}
     if platform_url:
         data["platform"] = _http("POST", platform_url.rstrip("/") + "/sim/clock", json={"advance_seconds": total})["now"]
     _echo_json(data) if as_json else [click.echo(f"{k}: {v}") for k, v in data.items()]
@@ -490,7 +517,7 @@ def faults() -> None:
 @bank_options(offline=False)
 def faults_list(bank_url, as_json=False) -> None:
     """Rules with their counters, and the log of what fired."""
-    data = BankSource(bank_url, None).get("/sim/faults")
+    data = BankSource(bank_url, None, offline=False).get("/sim/faults")
     if as_json:
         return _echo_json(data)
     _table(["id", "action", "matchers", "matched", "fired"],
@@ -512,7 +539,7 @@ def faults_set(rule, bank_url, as_json=False) -> None:
         parsed = json.loads(rule)
     except ValueError as exc:
         raise click.ClickException(f"RULE is not JSON: {exc}") from None
-    data = BankSource(bank_url, None).send("POST", "/sim/faults", json=parsed)
+    data = BankSource(bank_url, None, offline=False).send("POST", "/sim/faults", json=parsed)
     _echo_json(data) if as_json else click.echo(f"rule {data['id']} added: {json.dumps(data, ensure_ascii=False)}")
 
 
@@ -520,7 +547,7 @@ def faults_set(rule, bank_url, as_json=False) -> None:
 @bank_options(offline=False)
 def faults_clear(bank_url, as_json=False) -> None:
     """Remove every fault rule."""
-    data = BankSource(bank_url, None).send("DELETE", "/sim/faults")
+    data = BankSource(bank_url, None, offline=False).send("DELETE", "/sim/faults")
     _echo_json(data) if as_json else click.echo(f"cleared {data['cleared']} rule(s)")
 
 
@@ -532,13 +559,20 @@ def faults_clear(bank_url, as_json=False) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="The breaks as CSV.")
 def reconcile(day, platform_url, no_auto_resolve, as_json, as_csv) -> None:
-    """Reconcile the platform's records with the bank's check file; exit 1 if breaks remain."""
+    """Reconcile the platform's records with the bank's check file.
+
+    Exit status: 0 clean, 1 if breaks remain, 2 if the day could not be
+    reconciled (bank away, check file refused or unverifiable)."""
     import csv as csv_mod
 
     if as_json and as_csv:
-        raise click.ClickException("choose --json or --csv")
+        raise click.UsageError("choose --json or --csv")
     body = {"autoResolve": not no_auto_resolve, **({"date": day} if day else {})}
-    report = _http("POST", platform_url.rstrip("/") + "/api/reconciliations", json=body)
+    try:
+        report = _http("POST", platform_url.rstrip("/") + "/api/reconciliations", json=body)
+    except click.ClickException as exc:
+        exc.exit_code = 2  # not reconciled at all: scripts must not read it as "breaks found"
+        raise
     if as_json:
         _echo_json(report)
     elif as_csv:

@@ -9,9 +9,9 @@ from flask import Flask
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
-from .http import errors, gateway_view, service_view, sim_view
+from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
-from .protocol import signing
+from .protocol import legacy as legacy_wire, signing
 from .services.context import BankContext, Platform, register_platform
 from .storage import db
 
@@ -27,7 +27,9 @@ DEFAULTS = {
     "DISPATCHER_THREAD": False, # deliver notifications in a background thread
     "NOTIFY_SCHEDULE": DEFAULT_SCHEDULE,
     "NOTIFY_TIMEOUT": 5.0,
+    "LEGACY_CONTEXT_PATH": legacy_wire.DEFAULT_CONTEXT_PATH,  # where the original's routes live (legacy profile)
 }
+PROFILES = ("modern", legacy_wire.PROFILE)
 
 
 def _key_text(value: Any) -> str:
@@ -45,8 +47,15 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     cfg = app.config
     if not cfg["PRIVATE_KEY"]:
         raise ValueError("the bank needs PRIVATE_KEY (its signing key)")
+    for spec in cfg["PLATFORMS"]:
+        if (spec.get("profile") or "modern") not in PROFILES:
+            raise ValueError(f"platform {spec.get('platform_no')}: profile must be one of {', '.join(PROFILES)}")
     legacy = any(p.get("profile") == "legacy" for p in cfg["PLATFORMS"])
     private_key = signing.load_private_key(_key_text(cfg["PRIVATE_KEY"]), allow_weak=legacy)
+    if private_key.key_size < signing.MIN_BITS:
+        log.warning("the bank signs with a %d-bit key: accepted only because a platform uses the legacy profile",
+                    private_key.key_size)
+    context_path = legacy_wire.context_path(cfg["LEGACY_CONTEXT_PATH"])
 
     database = db.Database(cfg["DATABASE"])
     conn = database.conn()
@@ -66,7 +75,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
                       password_iterations=int(cfg["PASSWORD_ITERATIONS"]))
     ctx.faults = faults or faults_mod.FaultBook(database.conn, ctx.now_iso)
     for spec in cfg["PLATFORMS"]:
-        profile = spec.get("profile", "modern")
+        profile = spec.get("profile") or "modern"
         text = _key_text(spec["public_key"])
         platform = Platform(platform_no=spec["platform_no"],
                             public_key=signing.load_public_key(text, allow_weak=profile == "legacy"),
@@ -75,6 +84,9 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         if platform.public_key.key_size < signing.MIN_BITS:
             log.warning("platform %s uses a %d-bit key: accepted only because its profile is legacy",
                         platform.platform_no, platform.public_key.key_size)
+        if profile == "legacy" and platform.notify_url and not platform.notify_url.endswith("/"):
+            log.warning("platform %s is legacy: notifications go to %sgateway/ (the original appends without '/')",
+                        platform.platform_no, platform.notify_url)
         register_platform(ctx, platform, text)
 
     dispatcher = Dispatcher(ctx, schedule=tuple(cfg["NOTIFY_SCHEDULE"]), timeout=float(cfg["NOTIFY_TIMEOUT"]))
@@ -82,8 +94,10 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.extensions["wanxin.dispatcher"] = dispatcher
     errors.install(app)
     app.register_blueprint(service_view.bp)
+    app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
+    app.register_blueprint(legacy_view.bp, url_prefix=context_path)
     if cfg["DISPATCHER_THREAD"]:
         lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"
         dispatcher.start(lock_path=lock)

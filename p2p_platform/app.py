@@ -1,6 +1,7 @@
 """The platform's application factory: wiring only, nothing at import time."""
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
@@ -8,7 +9,7 @@ from typing import Any, Optional
 import requests
 from flask import Flask
 
-from bank_depository.protocol import signing
+from bank_depository.protocol import legacy, signing
 from bank_depository.protocol.money import parse_yuan
 
 from .bank_client import BankClient
@@ -18,13 +19,17 @@ from .services import jobs
 from .services.context import IdGenerator, PlatformContext, Settings
 from .storage.db import Store
 
+log = logging.getLogger("wanxin.platform")
+
 DEFAULTS = {
     "DATABASE": "platform.sqlite",
     "PLATFORM_NO": "wanxinp2p",
     "BANK_URL": "http://127.0.0.1:55010",
     "PRIVATE_KEY": None,         # the platform's signing key (PEM/Base64 text or path)
     "BANK_PUBLIC_KEY": None,     # the bank's public key
-    "ALGORITHM": signing.SHA256,
+    "ALGORITHM": None,           # default: SHA256withRSA, or SHA1withRSA when BANK_PROFILE is legacy
+    "BANK_PROFILE": "modern",    # "legacy": speak the original Java depository's wire (GET, SHA1, HashMap order)
+    "BANK_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH,  # where a legacy bank's /service and /gateway live
     "PUBLIC_URL": "http://127.0.0.1:53070",
     "BORROWER_COMMISSION_RATE": "0.02",
     "INVESTOR_COMMISSION_RATE": "0.03",
@@ -64,9 +69,17 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
             clock.freeze(start) if cfg["CLOCK_FROZEN"] else clock.set(start)
         elif fresh and cfg["CLOCK_FROZEN"]:
             clock.freeze()
-    bank = BankClient(cfg["BANK_URL"], cfg["PLATFORM_NO"], signing.load_private_key(_text(cfg["PRIVATE_KEY"])),
-                      signing.load_public_key(_text(cfg["BANK_PUBLIC_KEY"])), cfg["ALGORITHM"],
-                      session=session, timeout=float(cfg["BANK_TIMEOUT"]))
+    profile = cfg["BANK_PROFILE"] or "modern"
+    weak = profile == legacy.PROFILE  # the original's 512-bit demo keys: accepted for the legacy wire only
+    private_key = signing.load_private_key(_text(cfg["PRIVATE_KEY"]), allow_weak=weak)
+    bank_key = signing.load_public_key(_text(cfg["BANK_PUBLIC_KEY"]), allow_weak=weak)
+    for what, key in (("platform", private_key), ("bank", bank_key)):
+        if key.key_size < signing.MIN_BITS:
+            log.warning("the %s key has %d bits: accepted only because BANK_PROFILE is legacy", what, key.key_size)
+    algorithm = cfg["ALGORITHM"] or (signing.SHA1 if profile == legacy.PROFILE else signing.SHA256)
+    bank = BankClient(cfg["BANK_URL"], cfg["PLATFORM_NO"], private_key, bank_key, algorithm,
+                      session=session, timeout=float(cfg["BANK_TIMEOUT"]), profile=profile,
+                      context_path=cfg["BANK_CONTEXT_PATH"])
     settings = Settings(platform_no=cfg["PLATFORM_NO"],
                         borrower_commission_rate=Decimal(str(cfg["BORROWER_COMMISSION_RATE"])),
                         investor_commission_rate=Decimal(str(cfg["INVESTOR_COMMISSION_RATE"])),

@@ -161,14 +161,18 @@ class BankClient:
             raise ValueError(f"unknown bank profile {profile!r}; use modern or legacy")
         self.base_url = base_url.rstrip("/")
         self.profile = profile
-        #: Where /service and /gateway live: the root (modern) or the original's context path (legacy).
-        self.wire_url = self.base_url + (legacy.context_path(context_path) if profile == legacy.PROFILE else "")
+        self.context_path = legacy.context_path(context_path) if profile == legacy.PROFILE else ""
         self.platform_no = platform_no
         self.private_key = private_key
         self.bank_public_key = bank_public_key
         self.algorithm = algorithm
         self.session = session or requests.Session()
         self.timeout = timeout
+
+    @property
+    def wire_url(self) -> str:
+        """Where /service and /gateway live: the root (modern) or the original's context path (legacy)."""
+        return self.base_url + self.context_path
 
     def _sign(self, service: str, payload: dict, payload_text: Optional[str] = None) -> envelope.SignedRequest:
         return envelope.sign_request(service, self.platform_no, payload, self.private_key, self.algorithm,

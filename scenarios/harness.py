@@ -4,6 +4,12 @@
 fresh SQLite files and throw-away keys, both clocks frozen at the same
 instant, and the bank's notification dispatcher under explicit control
 (``deliver_notifications``), so a run is deterministic.
+
+``Sandbox(profile="legacy")`` wires them with the original Java depository's
+wire instead: the platform registered with the legacy profile, keys handed
+over as bare Base64 DER and used with SHA1withRSA, ``/service`` and
+``/gateway`` under the bank's legacy context path, notifications as
+``GET {platform}/notify/gateway/?…``.
 """
 from __future__ import annotations
 
@@ -12,19 +18,21 @@ import logging
 import re
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from pathlib import Path
 from typing import Optional
 from urllib.parse import urljoin
 
 import requests
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer
 
 from bank_depository.app import create_app as create_bank
-from bank_depository.protocol import signing
+from bank_depository.protocol import legacy, signing
 from p2p_platform.app import create_app as create_platform
 
 DEFAULT_START = "2026-01-05T09:00:00+08:00"
+PROFILES = ("modern", legacy.PROFILE)
 
 
 class _Deferred:
@@ -37,11 +45,43 @@ class _Deferred:
         return self.app(environ, start_response)
 
 
+class PooledWSGIServer(BaseWSGIServer):
+    """Werkzeug's server answering on a fixed pool of threads.
+
+    Werkzeug closes every connection after one response, so its threaded
+    server starts one thread per request, and both apps keep one SQLite
+    connection per thread: every request paid for opening (and, before the
+    bank closed finished threads' connections, leaked) one. A fixed pool
+    reuses a bounded set of threads and connections.
+    """
+
+    multithread = True
+
+    def __init__(self, host: str, port: int, app, workers: int = 16):
+        super().__init__(host, port, app)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"wsgi-{self.server_port}")
+
+    def process_request(self, request, client_address) -> None:
+        self.pool.submit(self._handle, request, client_address)
+
+    def _handle(self, request, client_address) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 class LiveServer:
     def __init__(self, host: str = "127.0.0.1"):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.wsgi = _Deferred()
-        self.server = make_server(host, 0, self.wsgi, threaded=True)
+        self.server = PooledWSGIServer(host, 0, self.wsgi)
         self.url = f"http://{host}:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -53,6 +93,20 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _loopback_session() -> requests.Session:
+    """Both apps talk over loopback: no proxy settings to read from the environment on every request."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def _bare(pem: str, name: str) -> str:
+    """A PEM key file's key as bare Base64 DER (PKCS#8 private, X.509 public)."""
+    if "private" in name:
+        return legacy.bare_private_key(signing.load_private_key(pem, allow_weak=True))
+    return legacy.bare_public_key(signing.load_public_key(pem, allow_weak=True))
 
 
 def write_keys(directory: Path) -> dict:
@@ -71,7 +125,10 @@ class Sandbox:
 
     def __init__(self, workdir: Optional[Path] = None, *, platform_config: Optional[dict] = None,
                  start: str = DEFAULT_START, seed: Optional[int] = None, password_iterations: int = 1000,
-                 keys_dir: Optional[Path] = None):
+                 keys_dir: Optional[Path] = None, profile: str = "modern"):
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
+        self.profile = profile
         self._tmp = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="wanxin-")
@@ -82,23 +139,31 @@ class Sandbox:
         if not (keys_dir / "bank_private.pem").exists():
             write_keys(keys_dir)
         read = lambda name: (keys_dir / name).read_text()  # noqa: E731
+        if profile == legacy.PROFILE:  # the Java side's key format: bare Base64 DER, no PEM armour
+            read = lambda name: _bare((keys_dir / name).read_text(), name)  # noqa: E731
         self.bank_server, self.platform_server = LiveServer(), LiveServer()
+        platform = {"platform_no": "wanxinp2p", "public_key": read("platform_public.pem"),
+                    "notify_url": self.platform_server.url + "/notify"}
+        wire: dict = {}
+        if profile == legacy.PROFILE:
+            platform.update(profile=legacy.PROFILE, notify_url=self.platform_server.url + "/notify/")
+            wire = {"BANK_PROFILE": legacy.PROFILE, "BANK_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH}
         self.bank_app = create_bank({
             "DATABASE": str(self.workdir / "bank.sqlite"), "PRIVATE_KEY": read("bank_private.pem"),
-            "PLATFORMS": [{"platform_no": "wanxinp2p", "public_key": read("platform_public.pem"),
-                           "notify_url": self.platform_server.url + "/notify"}],
+            "PLATFORMS": [platform], "LEGACY_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH,
             "PASSWORD_ITERATIONS": password_iterations, "CLOCK_FROZEN": True, "CLOCK_START": start})
         self.platform_app = create_platform({
             "DATABASE": str(self.workdir / "platform.sqlite"), "PRIVATE_KEY": read("platform_private.pem"),
             "BANK_PUBLIC_KEY": read("bank_public.pem"), "BANK_URL": self.bank_server.url,
             "PUBLIC_URL": self.platform_server.url, "CLOCK_FROZEN": True, "CLOCK_START": start, "ID_SEED": seed,
-            **(platform_config or {})})
+            **wire, **(platform_config or {})}, session=_loopback_session())
         self.bank_server.start(self.bank_app)
         self.platform_server.start(self.platform_app)
         self.bank_url, self.platform_url = self.bank_server.url, self.platform_server.url
         self.bank_ctx = self.bank_app.extensions["wanxin.bank"]
         self.platform_ctx = self.platform_app.extensions["wanxin.platform"]
         self.dispatcher = self.bank_app.extensions["wanxin.dispatcher"]
+        self.dispatcher.session.trust_env = False
 
     def advance(self, seconds: float) -> None:
         """Move both clocks together."""
@@ -153,6 +218,9 @@ class UserAgent:
         data["password"] = password
         if 'name="confirmPassword"' in page.text:
             data["confirmPassword"] = password if confirm_password is None else confirm_password
+        if 'name="prePassword"' in page.text:  # the legacy page: prePassword first, password confirms it
+            data["prePassword"] = password
+            data["password"] = password if confirm_password is None else confirm_password
         done = self.session.post(urljoin(page.url, unescape(form.group(1))), data=data, allow_redirects=False,
                                  timeout=30)
         if done.status_code != 302:

@@ -1,6 +1,7 @@
 """Scenario files: parsing and validation before anything runs.
 
 A scenario is YAML with ``name``, optional ``seed``, optional ``config``,
+optional ``profile`` (``modern``, or ``legacy``: the original Java wire),
 ``actors`` and ``steps``. Unknown steps, unknown keys, bad amounts, unknown
 actors and unknown projects are reported with the file, the step number and
 its line, before a single request is sent.
@@ -23,6 +24,7 @@ CONFIG_KEYS = {"borrower_commission_rate": "rate", "investor_commission_rate": "
 CONFIG_DEFAULTS = {"borrower_commission_rate": "0.02", "investor_commission_rate": "0.03", "min_tender": "100.00",
                    "withdraw_commission": "0.00"}
 ACTOR_KEYS = {"role", "card_balance", "count", "password"}
+PROFILES = ("modern", "legacy")
 MAX_GROUP = 5000
 
 
@@ -96,6 +98,7 @@ class Scenario:
     actors: dict[str, Actor]
     groups: dict[str, list[str]]
     steps: list[Step] = field(default_factory=list)
+    profile: str = "modern"
 
     def members(self, name: str) -> list[str]:
         """An actor name, or every member of an actor group."""
@@ -130,7 +133,7 @@ def _amount(value: Any, where: str, what: str, allow_zero: bool = False) -> None
 def parse(data: Any, path: str = "<scenario>", root: Any = None) -> Scenario:
     if not isinstance(data, dict):
         raise _fail(path, "a scenario is a mapping with name, actors and steps")
-    unknown = set(data) - {"name", "seed", "config", "actors", "steps", "description"}
+    unknown = set(data) - {"name", "seed", "config", "actors", "steps", "description", "profile"}
     if unknown:
         raise _fail(path, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
     if not isinstance(data.get("name"), str) or not data["name"].strip():
@@ -151,8 +154,11 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None) -> Scenario:
             except InvalidOperation:
                 raise _fail(path, f"config {key} must be a rate between 0 and 1, got {value!r}") from None
         config[key] = str(value)
+    profile = data.get("profile", "modern")
+    if profile not in PROFILES:
+        raise _fail(path, f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     actors, groups = _actors(data.get("actors"), path)
-    scenario = Scenario(path, data["name"].strip(), seed, config, actors, groups)
+    scenario = Scenario(path, data["name"].strip(), seed, config, actors, groups, profile=profile)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise _fail(path, "steps must be a non-empty list")
@@ -232,7 +238,7 @@ def _check(s: Scenario, step: Step, path: str, projects: set, claims: set) -> No
             raise ScenarioError(f"{where}: unknown actor {name!r}")
         for member in s.members(name):
             if role and s.actors[member].role != role:
-                raise ScenarioError(f"{where}: {member} is not a {role}")
+                raise ScenarioError(f"{where}: {member} is not {'an' if role == 'investor' else 'a'} {role}")
 
     def project(name: Any) -> None:
         if name not in projects:

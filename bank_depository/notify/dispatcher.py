@@ -14,13 +14,12 @@ import logging
 import threading
 from dataclasses import dataclass
 from typing import Optional
-from urllib.parse import urlencode
 
 import requests
 
 from ..clock import iso
 from ..faults import NOTIFICATION_ACTIONS
-from ..protocol import envelope, signing
+from ..protocol import envelope, legacy, signing
 from ..services.context import BankContext
 from ..storage import db
 
@@ -167,8 +166,8 @@ class Dispatcher:
             signature = signing.sign(self.ctx.private_key, payload.encode("utf-8"), platform.algorithm)
             fields = envelope.SignedRequest(row["service_name"], row["platform_no"], payload, signature).fields()
             try:
-                if platform.profile == "legacy":
-                    url = platform.notify_url + "gateway/?" + urlencode(fields)
+                if platform.profile == legacy.PROFILE:  # as the original: GET, values through URLEncoder
+                    url = platform.notify_url + "gateway/?" + legacy.query_string(fields)
                     resp = self.session.get(url, timeout=self.timeout)
                 else:
                     resp = self.session.post(platform.notify_url, data=fields, timeout=self.timeout)

@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from ..domain import identity, ledger
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
-from ..protocol import codes, envelope, services as svc
+from ..protocol import codes, envelope, legacy as legacy_wire, services as svc
 from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo
 from . import outbox
@@ -47,8 +47,8 @@ def callback_with(url: str, code: int, msg: str = "", *, legacy: bool = False) -
     params = {"code": str(code)}
     if msg:
         params["msg"] = msg
-    if legacy:  # the original always appends with '&'
-        return url + "&" + urlencode(params)
+    if legacy:  # the original always appends with '&', the message through java.net.URLEncoder
+        return url + "".join(f"&{k}={legacy_wire.java_url_encode(v)}" for k, v in params.items())
     sep = "&" if urlsplit(url).query else "?"
     return url + sep + urlencode(params)
 
@@ -115,7 +115,8 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload) -> dict:
 def _finish(ctx: BankContext, tx: Tx, payload_text: str, code: str, message: str, extra: dict) -> dict:
     status = codes.STATUS_SUCCESS if code == codes.SUCCESS else codes.STATUS_FAILURE
     note = outbox.notification_payload(tx.service, tx.request_no, code, message, status, extra)
-    outbox.enqueue(tx, note)
+    platform = ctx.platform(tx.platform_no)
+    outbox.enqueue(tx, outbox.for_profile(platform.profile if platform else "", tx.service, note))
     if code != codes.SUCCESS:
         tx.record.clear()
     record_request(tx, payload_text=payload_text, status=status, resp_code=code, resp_text=envelope.dumps(note))

@@ -18,7 +18,7 @@ from typing import Optional
 from ..clock import iso
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
-from ..protocol import codes, envelope, services as svc, signing
+from ..protocol import codes, envelope, legacy, services as svc, signing
 from ..storage import db
 from . import direct, queries
 from .context import BankContext, Platform
@@ -47,6 +47,27 @@ def error_body(ctx: BankContext, code: str, detail: str, request_no: str = "",
     return ctx.sign_body(resp_data(request_no, code, message, codes.STATUS_FAILURE), algorithm)
 
 
+def answer(ctx: BankContext, platform: Platform, text: str, service: str = "", payload: Optional[dict] = None) -> str:
+    """The signed body for a respData text, in the platform's wire profile.
+
+    Modern: that exact text, signed. Legacy: the original's semantics and key
+    order (:func:`bank_depository.protocol.legacy.resp_data`), derived from the
+    stored text each time, so a replay is the same bytes.
+    """
+    if platform.profile == legacy.PROFILE:
+        data = legacy.resp_data(envelope.loads(text), service, payload)
+        return legacy.response_body(data, ctx.private_key, platform.algorithm)
+    return envelope.sign_response(text, ctx.private_key, platform.algorithm)
+
+
+def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str, request_no: str = "",
+                   service: str = "", payload: Optional[dict] = None) -> str:
+    """:func:`error_body` for a known platform, in its wire profile."""
+    message = codes.message(code) if detail == codes.message(code) else f"{codes.message(code)}: {detail}"
+    text = envelope.dumps(resp_data(request_no, code, message, codes.STATUS_FAILURE))
+    return answer(ctx, platform, text, service, payload)
+
+
 def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Platform]:
     """Parse and verify an envelope; raises EnvelopeError."""
     request = envelope.parse_request(fields)
@@ -67,18 +88,17 @@ def request_no_of(payload: dict) -> str:
 
 def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: Platform) -> Outcome:
     service = request.service_name
-    algorithm = platform.algorithm
     payload = request.payload()
     try:
         request_no = request_no_of(payload)
     except BankError as exc:
-        return Outcome(error_body(ctx, exc.code, exc.detail, "", algorithm), service=service)
+        return Outcome(platform_error(ctx, platform, exc.code, exc.detail, "", service, payload), service=service)
     if service not in svc.DIRECT_SERVICES:
-        return Outcome(error_body(ctx, codes.UNKNOWN_SERVICE, f"{service} is not a direct service",
-                                  request_no, algorithm), request_no, service)
+        return Outcome(platform_error(ctx, platform, codes.UNKNOWN_SERVICE, f"{service} is not a direct service",
+                                      request_no, service, payload), request_no, service)
     if service in svc.READ_ONLY_SERVICES:
-        return Outcome(ctx.sign_body(_read_only(ctx, platform, service, request_no, Payload(payload)), algorithm),
-                       request_no, service)
+        data = _read_only(ctx, platform, service, request_no, Payload(payload))
+        return Outcome(answer(ctx, platform, envelope.dumps(data), service, payload), request_no, service)
     conn = ctx.conn()
     with db.transaction(conn):
         stored = conn.execute("SELECT service_name, payload, resp_data FROM requests"
@@ -91,13 +111,12 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
                 None if stored["payload"] == request.payload_text else \
                 first_difference(envelope.loads(stored["payload"]), payload)
             if field:
-                return Outcome(error_body(ctx, codes.REQUEST_CONFLICT,
-                                          f"requestNo {request_no} was used with a different {field}",
-                                          request_no, algorithm), request_no, service)
+                return Outcome(platform_error(ctx, platform, codes.REQUEST_CONFLICT,
+                                              f"requestNo {request_no} was used with a different {field}",
+                                              request_no, service, payload), request_no, service)
             if text is None:  # a gateway request still waiting for its user
                 text = envelope.dumps(resp_data(request_no, codes.SUCCESS, "处理中", codes.STATUS_PROCESSING))
-            return Outcome(envelope.sign_response(text, ctx.private_key, algorithm), request_no, service,
-                           replayed=True)
+            return Outcome(answer(ctx, platform, text, service, payload), request_no, service, replayed=True)
         now = ctx.clock.now()
         tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations)
         try:
@@ -110,7 +129,7 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         text = envelope.dumps(data)
         record_request(tx, payload_text=request.payload_text, status=data["status"],
                        resp_code=data["respCode"], resp_text=text)
-    return Outcome(envelope.sign_response(text, ctx.private_key, algorithm), request_no, service, committed=True)
+    return Outcome(answer(ctx, platform, text, service, payload), request_no, service, committed=True)
 
 
 def record_request(tx: Tx, *, payload_text: str, status: int, resp_code: str, resp_text: Optional[str]) -> None:
@@ -148,4 +167,5 @@ def _read_only(ctx: BankContext, platform: Platform, service: str, request_no: s
     return resp_data(request_no, codes.SUCCESS, codes.message(codes.SUCCESS), codes.STATUS_SUCCESS, extra)
 
 
-__all__ = ["Outcome", "handle_direct", "authenticate", "error_body", "resp_data", "record_request", "iso"]
+__all__ = ["Outcome", "handle_direct", "authenticate", "answer", "error_body", "platform_error", "resp_data",
+           "record_request", "iso"]

@@ -186,6 +186,13 @@ def notify():
     return consumer.receive_notification(_ctx(), request.values), 200, {"Content-Type": "text/plain"}
 
 
+@bp.get("/notify/gateway/")
+def notify_legacy():
+    """The same, as a legacy-profile bank sends them: ``GET {notifyUrl}gateway/?serviceName=…`` with
+    ``notifyUrl`` = ``{PUBLIC_URL}/notify/`` (the original appends ``gateway/`` to it)."""
+    return consumer.receive_notification(_ctx(), request.args), 200, {"Content-Type": "text/plain"}
+
+
 @bp.get("/callback")
 def callback():
     """Where the bank's page sends the browser back (the result itself comes by notification)."""

@@ -237,13 +237,19 @@ class BankMachine(RuleBasedStateMachine):
         project = self.projects[hold.project]
         commission = hold.amount * fee_percent // 100
         rest = hold.amount - commission
-        investor = sorted(project.claims)[0]
+        holding = sorted(user for user, held in project.claims.items() if held > 0)
+        investor = holding[0] if holding else sorted(project.claims)[0]
         principal = min(project.claims[investor], rest)
         interest = rest - principal + off_by
         if interest < 0:
             return
         investor_fee = (principal + interest) // 100
-        expected = codes.SUCCESS if off_by == 0 else codes.AMOUNT_MISMATCH
+        if off_by != 0:
+            expected = codes.AMOUNT_MISMATCH
+        elif not holding:  # nobody holds a claim any more: the bank pays no one
+            expected = codes.CLAIM_NOT_ENOUGH
+        else:
+            expected = codes.SUCCESS
         self.call("CONFIRM_REPAYMENT", {
             "projectNo": hold.project, "preRequestNo": request_no, "commission": format_fen(commission),
             "details": [{"userNo": investor, "amount": format_fen(principal), "interest": format_fen(interest),

@@ -1,0 +1,188 @@
+"""The original depository's routes under its context path (the legacy profile).
+
+Registered by ``create_app`` with ``url_prefix`` = ``LEGACY_CONTEXT_PATH``
+(``/wanxindepository`` unless configured): ``GET /service`` and ``GET /gateway``
+with the four query parameters, the gateway pages' form targets
+``/trans/users``, ``/trans/recharge-details`` and ``/trans/withdraw-details``,
+and the local endpoints of reference §2.9. Only platforms registered with the
+legacy profile are served here; to a modern one these routes answer as to an
+unknown platform. Envelope errors are the original's unsigned bodies; local
+endpoint refusals are the original's signed ``DepositoryResponse``.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request
+
+from ..domain.errors import BankError, param_error
+from ..protocol import codes, envelope, legacy, services as svc, signing
+from ..services import counter, gateway, local, pipeline
+from .gateway_view import TITLES, _stored_request
+from .service_view import json_response, request_faults
+
+bp = Blueprint("legacy", __name__)
+
+#: The form targets of the original's gateway pages.
+TRANS = {"users": svc.PERSONAL_REGISTER, "recharge-details": svc.RECHARGE, "withdraw-details": svc.WITHDRAW}
+ACTIONS = {service: name for name, service in TRANS.items()}
+
+
+def _ctx():
+    return current_app.extensions["wanxin.bank"]
+
+
+def _legacy_platforms(ctx) -> list[str]:
+    return [no for no, p in ctx.platforms.items() if p.profile == legacy.PROFILE]
+
+
+def _authenticate(ctx, fields):
+    """The envelope of a legacy platform; a modern platform is unknown here. Raises EnvelopeError."""
+    signed, platform = pipeline.authenticate(ctx, fields)
+    if platform.profile != legacy.PROFILE:
+        raise envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the legacy"
+                                                      " profile")
+    return signed, platform
+
+
+def _signed(data: dict) -> Response:
+    """What the original's GlobalExceptionHandler answers: a signed DepositoryResponse, HTTP 200."""
+    return json_response(legacy.response_body(data, _ctx().private_key, signing.SHA1))
+
+
+@bp.errorhandler(BankError)
+def _refused(exc: BankError):
+    return _signed({"requestNo": "", "respCode": exc.code, "respMsg": exc.message, "status": legacy.PROCESSED})
+
+
+def _method_not_supported() -> Response:
+    """A POST where the original maps only GET (its BaseResponse("405", …) has no status or requestNo)."""
+    return _signed({"respCode": "405", "respMsg": "method 方法不支持"})
+
+
+def _json_body() -> dict:
+    try:
+        data = envelope.loads(request.get_data(as_text=True) or "null")
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise param_error("the request body must be a JSON object")
+    return data
+
+
+# -- the signed services ------------------------------------------------------
+@bp.route("/service", methods=["GET", "POST"])
+def service():
+    if request.method != "GET":
+        return _method_not_supported()
+    ctx = _ctx()
+    try:
+        signed, platform = _authenticate(ctx, request.args)
+    except envelope.EnvelopeError as exc:
+        return json_response(legacy.envelope_error_body(exc.code))
+    payload = signed.payload()
+    request_no = str(payload.get("requestNo", ""))
+    fired = request_faults(ctx, signed.service_name, payload, request_no)
+    if fired and fired.action == "reject":
+        code = fired.rule["code"]
+        return json_response(pipeline.platform_error(ctx, platform, code, fired.rule.get("message") or
+                                                     codes.message(code), request_no, signed.service_name, payload))
+    if fired and fired.action == "delay":
+        time.sleep(fired.rule["seconds"])
+    outcome = pipeline.handle_direct(ctx, signed, platform)
+    if fired and fired.action == "lose_response":
+        return Response("", status=504)
+    return json_response(outcome.body)
+
+
+def _page(page: gateway.Page, status: int = 200):
+    return render_template("legacy_gateway.html", page=page, title=TITLES.get(page.service, "银行存管"),
+                           action=ACTIONS.get(page.service, "")), status
+
+
+@bp.route("/gateway", methods=["GET", "POST"])
+def gateway_page():
+    if request.method != "GET":
+        return _method_not_supported()
+    ctx = _ctx()
+    try:
+        signed, platform = _authenticate(ctx, request.args)
+    except envelope.EnvelopeError as exc:
+        return json_response(legacy.envelope_error_body(exc.code))
+    page = gateway.open_page(ctx, signed, platform)
+    return _page(page, 400 if page.error and not page.done_url else 200)
+
+
+def _platform_for(ctx, app_code: str, request_no: str):
+    """The legacy platform a form belongs to: its ``appCode``, else the one that holds the requestNo."""
+    candidates = [app_code] if app_code else _legacy_platforms(ctx)
+    for platform_no in candidates:
+        platform = ctx.platform(platform_no)
+        if platform is not None and platform.profile == legacy.PROFILE and \
+                _stored_request(ctx, platform_no, request_no)[0]:
+            return platform
+    return None
+
+
+@bp.post("/trans/<kind>")
+def trans(kind: str):
+    """A gateway page's form: run the stored request with what the user typed, redirect to the callback."""
+    ctx = _ctx()
+    service = TRANS.get(kind)
+    request_no = str(request.values.get("requestNo") or "").strip()
+    platform = _platform_for(ctx, str(request.form.get("appCode") or "").strip(), request_no) \
+        if service and request_no else None
+    stored_service, payload = _stored_request(ctx, platform.platform_no, request_no) if platform else ("", {})
+    if platform is None or stored_service != service:
+        missing = f"{codes.message(codes.TRANSACTION_NOT_FOUND)}: no {service or kind} request {request_no}"
+        return _page(gateway.Page(service or "", "", request_no, error=missing), 400)
+    password = str(request.form.get("password") or "")
+    # The original's page asks twice: prePassword first, then password (the one it keeps).
+    form = {"password": password, "confirmPassword": str(request.form.get("prePassword", password) or "")}
+    fired = request_faults(ctx, service, payload, request_no)
+    if fired and fired.action == "delay":
+        time.sleep(fired.rule["seconds"])
+    try:
+        result = gateway.confirm(ctx, platform, request_no, form,
+                                 reject_code=fired.rule["code"] if fired and fired.action == "reject" else "")
+    except BankError as exc:
+        return _page(gateway.Page(service, platform.platform_no, request_no, error=exc.message), 400)
+    if fired and fired.action == "lose_response":
+        return Response("", status=504)
+    return redirect(result.url, 302)
+
+
+# -- local endpoints: no envelope, no signature (reference §2.9) ----------------
+@bp.get("/balance-details/<user_no>")
+def balance_details(user_no: str):
+    ctx = _ctx()
+    return json_response(local.balance_details(ctx.conn(), _legacy_platforms(ctx), user_no))
+
+
+@bp.get("/bank-cards/card-number/<card_number>")
+def card_balance(card_number: str):
+    return json_response(local.card_balance(_ctx().conn(), card_number))
+
+
+@bp.post("/bank-cards")
+def create_card():
+    counter.register_card(_ctx(), _json_body())
+    return json_response(legacy.local_response())
+
+
+@bp.post("/bank-cards/q")
+def search_cards():
+    a = request.args
+    return json_response(local.search_cards(_ctx().conn(), _json_body(), a.get("pageNo", "1"), a.get("pageSize", "10"),
+                                            a.get("sortBy", ""), a.get("order", "")))
+
+
+@bp.post("/users/password")
+def verify_password():
+    ctx = _ctx()
+    return json_response(local.verify_password(ctx.conn(), _legacy_platforms(ctx), _json_body()))
+
+
+@bp.get("/smscode/<mobile>")
+def sms_code(mobile: str):
+    return json_response(legacy.local_response())
