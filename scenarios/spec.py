@@ -276,6 +276,8 @@ def _check(s: Scenario, step: Step, path: str, projects: set, claims: set) -> No
     name = step.name
     if name in ("recharge", "withdraw", "deposit_card", "tender", "list_claim", "buy_claim"):
         actor(arg["user"], "investor" if name in ("tender", "list_claim", "buy_claim") else None)
+        if name in ("list_claim", "buy_claim") and arg["user"] in s.groups:
+            raise ScenarioError(f"{where}: a claim is listed or bought by one actor, not the group {arg['user']!r}")
     if name in ("tender", "approve_loan", "list_claim", "expect_plan"):
         project(arg["project"])
     if name == "create_project":

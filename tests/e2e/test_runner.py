@@ -387,3 +387,17 @@ def test_a_different_seed_gives_different_numbers(tmp_path):
     other = ids_of(scenario(tmp_path, SEEDED, seed=43, file="b.yaml"))
     assert set(first["users"].values()).isdisjoint(other["users"].values())
     assert first["projects"] != other["projects"]
+
+
+def test_a_claim_step_naming_an_actor_group_is_refused_before_anything_runs(tmp_path):
+    path = tmp_path / "group_claim.yaml"
+    path.write_text(
+        "name: group claim\n"
+        "actors:\n"
+        "  bob: {role: borrower, card_balance: '0.00'}\n"
+        "  fans: {role: investor, card_balance: '100.00', count: 3}\n"
+        "steps:\n"
+        "  - create_project: {name: p, borrower: bob, amount: '300.00', periods: 1, method: bullet}\n"
+        "  - list_claim: {user: fans, project: p, amount: '10.00', name: c}\n", encoding="utf-8")
+    with pytest.raises(spec.ScenarioError, match=r"step 2 .*not the group 'fans'"):
+        spec.load(path)
