@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from flask import Flask
 
@@ -32,13 +31,6 @@ DEFAULTS = {
 PROFILES = ("modern", legacy_wire.PROFILE)
 
 
-def _key_text(value: Any) -> str:
-    if isinstance(value, Path) or (isinstance(value, str) and not value.lstrip().startswith("-----")
-                                   and len(value) < 1024 and Path(value).exists()):
-        return Path(value).read_text(encoding="utf-8")
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
                faults: Optional[faults_mod.FaultBook] = None) -> Flask:
     app = Flask(__name__)
@@ -51,7 +43,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         if (spec.get("profile") or "modern") not in PROFILES:
             raise ValueError(f"platform {spec.get('platform_no')}: profile must be one of {', '.join(PROFILES)}")
     legacy = any(p.get("profile") == "legacy" for p in cfg["PLATFORMS"])
-    private_key = signing.load_private_key(_key_text(cfg["PRIVATE_KEY"]), allow_weak=legacy)
+    private_key = signing.load_private_key(signing.key_text(cfg["PRIVATE_KEY"]), allow_weak=legacy)
     if private_key.key_size < signing.MIN_BITS:
         log.warning("the bank signs with a %d-bit key: accepted only because a platform uses the legacy profile",
                     private_key.key_size)
@@ -76,7 +68,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     ctx.faults = faults or faults_mod.FaultBook(database.conn, ctx.now_iso)
     for spec in cfg["PLATFORMS"]:
         profile = spec.get("profile") or "modern"
-        text = _key_text(spec["public_key"])
+        text = signing.key_text(spec["public_key"])
         platform = Platform(platform_no=spec["platform_no"],
                             public_key=signing.load_public_key(text, allow_weak=profile == "legacy"),
                             algorithm=spec.get("algorithm") or (signing.SHA1 if profile == "legacy" else signing.SHA256),

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import requests
 from flask import Flask
@@ -44,13 +43,6 @@ DEFAULTS = {
 }
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, Path) or (isinstance(value, str) and not value.lstrip().startswith("-----")
-                                   and len(value) < 1024 and Path(value).exists()):
-        return Path(value).read_text(encoding="utf-8")
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] = None,
                session: Optional[requests.Session] = None) -> Flask:
     app = Flask(__name__)
@@ -71,8 +63,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
             clock.freeze()
     profile = cfg["BANK_PROFILE"] or "modern"
     weak = profile == legacy.PROFILE  # the original's 512-bit demo keys: accepted for the legacy wire only
-    private_key = signing.load_private_key(_text(cfg["PRIVATE_KEY"]), allow_weak=weak)
-    bank_key = signing.load_public_key(_text(cfg["BANK_PUBLIC_KEY"]), allow_weak=weak)
+    private_key = signing.load_private_key(signing.key_text(cfg["PRIVATE_KEY"]), allow_weak=weak)
+    bank_key = signing.load_public_key(signing.key_text(cfg["BANK_PUBLIC_KEY"]), allow_weak=weak)
     for what, key in (("platform", private_key), ("bank", bank_key)):
         if key.key_size < signing.MIN_BITS:
             log.warning("the %s key has %d bits: accepted only because BANK_PROFILE is legacy", what, key.key_size)

@@ -50,6 +50,24 @@ def _bare_der(raw: bytes) -> bytes:
     return base64.b64decode(b"".join(raw.split()), validate=True)
 
 
+def key_text(value: Union[str, bytes, Path]) -> str:
+    """Key material as text: a Path (or a string naming an existing file) is read;
+    PEM text and bare Base64 DER are returned as they are."""
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    if isinstance(value, Path):
+        return value.read_text(encoding="utf-8")
+    text = str(value)
+    if text.lstrip().startswith("-----") or "\n" in text.strip():
+        return text
+    try:
+        if Path(text).is_file():
+            return Path(text).read_text(encoding="utf-8")
+    except OSError:  # e.g. a Base64 key longer than a file name may be
+        pass
+    return text
+
+
 def _check_bits(key, allow_weak: bool):
     if key.key_size < MIN_BITS and not allow_weak:
         raise KeyError_(f"RSA key of {key.key_size} bits is too weak (need {MIN_BITS}); "

@@ -206,3 +206,17 @@ def test_verify_never_raises_on_garbage_signatures(pair, signature):
 def test_an_unknown_algorithm_is_a_key_error(pair):
     with pytest.raises(signing.KeyError_, match="unknown signature algorithm"):
         signing.sign(signing.load_private_key(pair[0]), b"x", "MD5withRSA")
+
+
+def test_key_text_takes_pem_base64_der_and_paths_even_for_a_base64_longer_than_a_file_name(tmp_path):
+    from pathlib import Path
+
+    from bank_depository.protocol.signing import key_text
+
+    long_b64 = "M" * 400  # one path component of 400 characters: the OS refuses such a name
+    assert key_text(long_b64) == long_b64
+    pem = "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n"
+    assert key_text(pem) == pem
+    path = tmp_path / "k.pem"
+    path.write_text(pem)
+    assert key_text(str(path)) == pem and key_text(Path(path)) == pem and key_text(pem.encode()) == pem
