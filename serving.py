@@ -7,7 +7,6 @@ address once the master is listening (before any request is served).
 from __future__ import annotations
 
 import gc
-import os, sys  # EXPERIMENT
 from typing import Callable, Optional
 
 from gunicorn.app.base import BaseApplication
@@ -40,21 +39,13 @@ class _Gunicorn(BaseApplication):
 def serve(factory: Callable[[], object], *, host: str, port: int, workers: int = 2, threads: int = 4,
           on_ready: Optional[Callable[[str, int], None]] = None, log_level: str = "warning") -> None:
     """Run until interrupted; each worker builds its own app (own DB connections)."""
-    import os  # EXPERIMENT (not to commit)
-    threads = int(os.environ.get("XP_THREADS", threads))
     options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
                "loglevel": log_level, "accesslog": None, "timeout": 120, "graceful_timeout": 5,
                "keepalive": 5}
-    import json as _j; options.update(_j.loads(os.environ.get("XP_OPTS", "{}")))
     # No SQLite connection may cross the fork into the workers: SQLite's per-process lock
     # bookkeeping would be inherited without the locks, and closing the inherited handle in a
     # worker (when the garbage collector finds it) drops that worker's own POSIX locks. Both
     # corrupt the database. Apps built before serving (a fail-fast check) are unreferenced
     # garbage by now, but may sit in reference cycles: collect them while still in one process.
     gc.collect()
-    if os.environ.get("XP_PROFILE"):
-        sys.path.insert(0, "/tmp/wx"); import xp_prof; factory = xp_prof.wrap(factory, os.environ["XP_PROFILE"])
-    if os.environ.get("XP_PATCH"):
-        sys.path.insert(0, "/tmp/wx"); import importlib; _f0 = factory
-        def factory(): importlib.import_module(os.environ["XP_PATCH"]); return _f0()
     _Gunicorn(factory, options, on_ready).run()
