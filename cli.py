@@ -92,12 +92,14 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
               help="Where the legacy profile's routes live (/service, /gateway, /trans/*, /balance-details …).")
 @click.option("--algorithm", type=click.Choice(["SHA256withRSA", "SHA1withRSA"]), default=None,
               help="Signature hash (default: SHA256withRSA; SHA1withRSA for legacy).")
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Worker processes.")
 @click.option("--password-iterations", type=click.IntRange(1, 10_000_000), default=120_000, show_default=True,
               help="PBKDF2 work factor of trade passwords.")
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Threads per worker; one thread in more workers measured fastest (bench/bank_direct.py).")
 @click.option("--frozen-clock", is_flag=True, help="Stop the bank clock (it moves only via /sim/clock).")
 def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, context_path, algorithm, workers,
-               password_iterations, frozen_clock) -> None:
+               threads, password_iterations, frozen_clock) -> None:
     """Serve the bank on gunicorn worker processes with an embedded SQLite file."""
     from bank_depository.app import create_app
     from serving import serve
@@ -105,9 +107,10 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
     config = bank_config(db, keys_dir, platform_no, notify_url, profile, algorithm, password_iterations,
                          frozen_clock, context_path)
     try:
-        create_app({**config, "DISPATCHER_THREAD": False})  # fail fast on bad keys, create the schema
+        check = create_app({**config, "DISPATCHER_THREAD": False})  # fail fast on bad keys, create the schema
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    check.extensions["wanxin.bank"].database.close()  # no SQLite handle may cross gunicorn's fork
 
     from bank_depository.protocol.legacy import context_path as wire_path
 
@@ -117,7 +120,7 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
             click.echo(f"legacy wire for {platform_no}: http://{h}:{p}{wire_path(context_path)}/service and /gateway")
         sys.stdout.flush()
 
-    serve(lambda: create_app(config), host=host, port=port, workers=workers, on_ready=ready)
+    serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
 
 
 # -- platform -----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Signed USER_AUTO_PRE_TRANSACTION (TENDER) round trips per second through the served bank.
 
-    python bench/bank_direct.py [--workers 2] [--clients 4] [--requests 4000]
+    python bench/bank_direct.py [--workers 4] [--threads 1] [--clients 4] [--requests 4000]
 
 What it does, in one run:
 
@@ -61,7 +61,7 @@ SUCCESS = "00000"
 class Server:
     """``wanxin bank serve`` as a subprocess (own process group, always stopped)."""
 
-    def __init__(self, workdir: Path, workers: int, timeout: float = 60.0):
+    def __init__(self, workdir: Path, workers: int, threads: int = 4, timeout: float = 60.0):
         self.workdir = workdir
         self.keys = workdir / "keys"
         cli = [sys.executable, str(ROOT / "cli.py")]
@@ -71,7 +71,8 @@ class Server:
         self._log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(
             cli + ["bank", "serve", "--db", str(workdir / "bank.sqlite"), "--keys", str(self.keys),
-                   "--port", "0", "--workers", str(workers), "--password-iterations", "1000"],
+                   "--port", "0", "--workers", str(workers), "--threads", str(threads),
+                   "--password-iterations", "1000"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True)
         self.url = self._wait_listening(timeout)
 
@@ -356,7 +357,8 @@ def _children_cpu() -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--workers", type=int, default=2, help="bank worker processes (gunicorn)")
+    ap.add_argument("--workers", type=int, default=4, help="bank worker processes (gunicorn)")
+    ap.add_argument("--threads", type=int, default=1, help="threads per bank worker")
     ap.add_argument("--clients", type=int, default=4, help="client processes")
     ap.add_argument("--requests", type=int, default=4000, help="signed tenders to send")
     ap.add_argument("--investors", type=int, default=16, help="investors the tenders are spread over")
@@ -376,7 +378,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         t0 = time.monotonic()
-        server = Server(workdir, args.workers)
+        server = Server(workdir, args.workers, args.threads)
         plat = Platform(server.url, server.keys)
         amount_fen = fen(args.amount)
         total_fen = amount_fen * args.requests

@@ -116,6 +116,8 @@ CREATE TABLE IF NOT EXISTS holds (
 );
 CREATE INDEX IF NOT EXISTS holds_project ON holds (platform_no, project_no, biz_type, state);
 CREATE INDEX IF NOT EXISTS holds_user ON holds (platform_no, user_no, state);
+-- Covers the per-tender "how much of the project is taken" sum without touching the rows.
+CREATE INDEX IF NOT EXISTS holds_tendered ON holds (platform_no, project_no, biz_type, state, amount);
 
 -- Outstanding principal each investor holds in a loaned project.
 CREATE TABLE IF NOT EXISTS claims (
@@ -146,7 +148,7 @@ CREATE TABLE IF NOT EXISTS requests (
     business_date TEXT,
     PRIMARY KEY (platform_no, request_no)
 );
-CREATE INDEX IF NOT EXISTS requests_day ON requests (platform_no, business_date);
+CREATE INDEX IF NOT EXISTS requests_day ON requests (platform_no, business_date, finished_at, request_no);
 
 -- Durable outbox of asynchronous notifications (written with the movement).
 CREATE TABLE IF NOT EXISTS notifications (
