@@ -19,7 +19,7 @@ from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope, legacy, services as svc, signing
 from ..services import counter, gateway, local, pipeline
 from .gateway_view import TITLES, _stored_request
-from .service_view import json_response, request_faults
+from .service_view import json_response, request_faults, run_direct
 
 bp = Blueprint("legacy", __name__)
 
@@ -80,19 +80,7 @@ def service():
         signed, platform = _authenticate(ctx, request.args)
     except envelope.EnvelopeError as exc:
         return json_response(legacy.envelope_error_body(exc.code))
-    payload = signed.payload()
-    request_no = str(payload.get("requestNo", ""))
-    fired = request_faults(ctx, signed.service_name, payload, request_no)
-    if fired and fired.action == "reject":
-        code = fired.rule["code"]
-        return json_response(pipeline.platform_error(ctx, platform, code, fired.rule.get("message") or
-                                                     codes.message(code), request_no, signed.service_name, payload))
-    if fired and fired.action == "delay":
-        time.sleep(fired.rule["seconds"])
-    outcome = pipeline.handle_direct(ctx, signed, platform)
-    if fired and fired.action == "lose_response":
-        return Response("", status=504)
-    return json_response(outcome.body)
+    return run_direct(ctx, signed, platform)
 
 
 def _page(page: gateway.Page, status: int = 200):

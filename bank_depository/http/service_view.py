@@ -33,13 +33,19 @@ def service():
         signed, platform = pipeline.authenticate(ctx, request.values)
     except envelope.EnvelopeError as exc:
         return json_response(pipeline.error_body(ctx, exc.code, exc.detail, exc.request_no))
+    return run_direct(ctx, signed, platform)
+
+
+def run_direct(ctx, signed, platform) -> Response:
+    """A verified direct request, answered in the platform's profile, with the
+    request-level fault rules (reject, delay, lose_response) applied at the edge."""
     payload = signed.payload()
     request_no = str(payload.get("requestNo", ""))
     fired = request_faults(ctx, signed.service_name, payload, request_no)
     if fired and fired.action == "reject":
         code = fired.rule["code"]
-        return json_response(pipeline.error_body(ctx, code, fired.rule.get("message") or codes.message(code),
-                                                 request_no, platform.algorithm))
+        return json_response(pipeline.platform_error(ctx, platform, code, fired.rule.get("message") or
+                                                     codes.message(code), request_no, signed.service_name, payload))
     if fired and fired.action == "delay":
         time.sleep(fired.rule["seconds"])
     outcome = pipeline.handle_direct(ctx, signed, platform)
