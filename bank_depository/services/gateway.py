@@ -10,7 +10,6 @@ changes nothing; every final outcome, success or refusal, is notified.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 from urllib.parse import urlencode, urlsplit
 
 from ..domain import identity, ledger
