@@ -58,6 +58,14 @@ def confirm():
     if platform is None or not request_no:
         return _page(gateway.Page("", "", error="unknown platform or request"), 400)
     service, payload = _stored_request(ctx, platform.platform_no, request_no)
+    return confirm_with_faults(ctx, platform, request_no, service, payload, form,
+                               lambda message: _page(gateway.Page(form.get("serviceName", ""), platform.platform_no,
+                                                                  request_no, error=message), 400))
+
+
+def confirm_with_faults(ctx, platform, request_no: str, service: str, payload: dict, form: dict, error_page):
+    """Confirm a pending gateway request with the request-level fault rules applied at the edge
+    (matched on the request as the bank stored it); ``error_page(message)`` renders a refusal."""
     fired = request_faults(ctx, service, payload, request_no)
     if fired and fired.action == "delay":
         time.sleep(fired.rule["seconds"])
@@ -65,7 +73,7 @@ def confirm():
         result = gateway.confirm(ctx, platform, request_no, form,
                                  reject_code=fired.rule["code"] if fired and fired.action == "reject" else "")
     except BankError as exc:
-        return _page(gateway.Page(form.get("serviceName", ""), platform.platform_no, request_no, error=exc.message), 400)
+        return error_page(exc.message)
     if fired and fired.action == "lose_response":
         return Response("", status=504)
     return redirect(result.url, 302)

@@ -11,15 +11,14 @@ endpoint refusals are the original's signed ``DepositoryResponse``.
 """
 from __future__ import annotations
 
-import time
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
 from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope, legacy, services as svc, signing
 from ..services import counter, gateway, local, pipeline
-from .gateway_view import TITLES, _stored_request
-from .service_view import json_response, request_faults, run_direct
+from .gateway_view import TITLES, _stored_request, confirm_with_faults
+from .service_view import json_response, run_direct
 
 bp = Blueprint("legacy", __name__)
 
@@ -71,16 +70,22 @@ def _json_body() -> dict:
 
 
 # -- the signed services ------------------------------------------------------
-@bp.route("/service", methods=["GET", "POST"])
-def service():
+def _signed_get():
+    """(ctx, signed, platform) of a legacy GET, or the original's answer to a bad one."""
     if request.method != "GET":
-        return _method_not_supported()
+        return None, _method_not_supported()
     ctx = _ctx()
     try:
         signed, platform = _authenticate(ctx, request.args)
     except envelope.EnvelopeError as exc:
-        return json_response(legacy.envelope_error_body(exc.code))
-    return run_direct(ctx, signed, platform)
+        return None, json_response(legacy.envelope_error_body(exc.code))
+    return (ctx, signed, platform), None
+
+
+@bp.route("/service", methods=["GET", "POST"])
+def service():
+    verified, refusal = _signed_get()
+    return refusal if refusal is not None else run_direct(*verified)
 
 
 def _page(page: gateway.Page, status: int = 200):
@@ -90,13 +95,10 @@ def _page(page: gateway.Page, status: int = 200):
 
 @bp.route("/gateway", methods=["GET", "POST"])
 def gateway_page():
-    if request.method != "GET":
-        return _method_not_supported()
-    ctx = _ctx()
-    try:
-        signed, platform = _authenticate(ctx, request.args)
-    except envelope.EnvelopeError as exc:
-        return json_response(legacy.envelope_error_body(exc.code))
+    verified, refusal = _signed_get()
+    if refusal is not None:
+        return refusal
+    ctx, signed, platform = verified
     page = gateway.open_page(ctx, signed, platform)
     return _page(page, 400 if page.error and not page.done_url else 200)
 
@@ -127,17 +129,9 @@ def trans(kind: str):
     password = str(request.form.get("password") or "")
     # The original's page asks twice: prePassword first, then password (the one it keeps).
     form = {"password": password, "confirmPassword": str(request.form.get("prePassword", password) or "")}
-    fired = request_faults(ctx, service, payload, request_no)
-    if fired and fired.action == "delay":
-        time.sleep(fired.rule["seconds"])
-    try:
-        result = gateway.confirm(ctx, platform, request_no, form,
-                                 reject_code=fired.rule["code"] if fired and fired.action == "reject" else "")
-    except BankError as exc:
-        return _page(gateway.Page(service, platform.platform_no, request_no, error=exc.message), 400)
-    if fired and fired.action == "lose_response":
-        return Response("", status=504)
-    return redirect(result.url, 302)
+    return confirm_with_faults(ctx, platform, request_no, service, payload, form,
+                               lambda message: _page(gateway.Page(service, platform.platform_no, request_no,
+                                                                  error=message), 400))
 
 
 # -- local endpoints: no envelope, no signature (reference §2.9) ----------------
