@@ -18,6 +18,35 @@ def _echo_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+# -- the operator credential -------------------------------------------------
+def _operator_headers() -> dict:
+    """The operator credential for the bank's /sim API: --sim-token, then WANXIN_SIM_TOKEN."""
+    from bank_depository.protocol import operator
+
+    ctx = click.get_current_context(silent=True)
+    explicit = ctx.meta.get("wanxin.sim_token") if ctx is not None else None
+    return operator.header(operator.resolve(explicit))
+
+
+def _operator_token() -> str | None:
+    from bank_depository.protocol import operator
+
+    return operator.presented(_operator_headers().get(operator.HEADER_NAME)) or None
+
+
+def _remember_token(ctx: click.Context, _param, value):
+    if value:
+        ctx.meta["wanxin.sim_token"] = value
+    return value
+
+
+def sim_token_option(f):
+    """--sim-token: the bank's operator credential (default: WANXIN_SIM_TOKEN)."""
+    return click.option("--sim-token", expose_value=False, callback=_remember_token, is_eager=True,
+                        help="The bank's operator credential [env WANXIN_SIM_TOKEN; the bank writes it to "
+                             "<db>.sim-token].")(f)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """wanxin-sandbox: a bank depository (银行存管) simulator and P2P test harness."""
@@ -98,24 +127,36 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Threads per worker; one thread in more workers measured fastest (bench/bank_direct.py).")
 @click.option("--frozen-clock", is_flag=True, help="Stop the bank clock (it moves only via /sim/clock).")
+@click.option("--sim-token", envvar="WANXIN_SIM_TOKEN", default=None,
+              help="The operator credential for /sim (default: generated once and kept in <db>.sim-token, mode 0600) "
+                   "[env WANXIN_SIM_TOKEN].")
 def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, context_path, algorithm, workers,
-               threads, password_iterations, frozen_clock) -> None:
+               threads, password_iterations, frozen_clock, sim_token) -> None:
     """Serve the bank on gunicorn worker processes with an embedded SQLite file."""
     from bank_depository.app import create_app
     from serving import serve
 
     config = bank_config(db, keys_dir, platform_no, notify_url, profile, algorithm, password_iterations,
                          frozen_clock, context_path)
+    if sim_token:
+        config["SIM_TOKEN"] = sim_token
     try:
         check = create_app({**config, "DISPATCHER_THREAD": False})  # fail fast on bad keys, create the schema
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     check.extensions["wanxin.bank"].database.close()  # no SQLite handle may cross gunicorn's fork
+    config["SIM_TOKEN"] = check.config["SIM_TOKEN"]  # every worker checks the same credential
 
     from bank_depository.protocol.legacy import context_path as wire_path
 
     def ready(h, p):
         click.echo(f"bank listening on http://{h}:{p}  (db {db}, platform {platform_no})", err=False)
+        if sim_token:
+            click.echo("operator credential: the --sim-token given (send 'Authorization: Bearer <token>' to /sim)")
+        else:
+            from bank_depository.protocol import operator
+            click.echo(f"operator credential for /sim: {operator.token_file(db)} (WANXIN_SIM_TOKEN=$(cat "
+                       f"{operator.token_file(db)}))")
         if profile == "legacy":
             click.echo(f"legacy wire for {platform_no}: http://{h}:{p}{wire_path(context_path)}/service and /gateway")
         sys.stdout.flush()
@@ -188,7 +229,8 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going) -> 
     for path in files:
         try:
             results.append(runner.run_file(path, bank_url=bank_url, platform_url=platform_url, keep=keep,
-                                           echo=echo, keep_going=keep_going))
+                                           echo=echo, keep_going=keep_going,
+                                           sim_token=_operator_token()))
         except spec.ScenarioError as exc:
             if as_json:
                 results.append(runner.RunResult(str(path), "", error=str(exc)))
@@ -210,6 +252,7 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going) -> 
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of progress lines.")
 @click.option("--keep-going", is_flag=True, help="Continue after a failed step.")
+@sim_token_option
 def scenario_run(files, bank_url, platform_url, keep, as_json, keep_going) -> None:
     """Run scenario FILES; exit 0 only if every step of every file passed."""
     sys.exit(_run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going))
@@ -351,6 +394,7 @@ class BankSource:
 def _http(method: str, url: str, **kw):
     import requests
 
+    kw["headers"] = {**_operator_headers(), **kw.get("headers", {})}
     try:
         resp = requests.request(method, url, timeout=60, **kw)
     except requests.RequestException as exc:
@@ -372,6 +416,7 @@ def bank_options(offline: bool = True):
             f = click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
                              help="Read a bank database file offline instead.")(f)
         f = click.option("--bank-url", envvar="WANXIN_BANK_URL", help="The running bank [env WANXIN_BANK_URL].")(f)
+        f = sim_token_option(f)
         return f
     return wrap
 

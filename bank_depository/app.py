@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Optional
 
 from flask import Flask
@@ -10,7 +11,7 @@ from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
 from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
-from .protocol import legacy as legacy_wire, signing
+from .protocol import legacy as legacy_wire, operator, signing
 from .services.context import BankContext, Platform, register_platform
 from .storage import db
 
@@ -27,6 +28,7 @@ DEFAULTS = {
     "NOTIFY_SCHEDULE": DEFAULT_SCHEDULE,
     "NOTIFY_TIMEOUT": 5.0,
     "LEGACY_CONTEXT_PATH": legacy_wire.DEFAULT_CONTEXT_PATH,  # where the original's routes live (legacy profile)
+    "SIM_TOKEN": None,          # the operator credential; None: read or generate <db>.sim-token
 }
 PROFILES = ("modern", legacy_wire.PROFILE)
 
@@ -48,6 +50,12 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         log.warning("the bank signs with a %d-bit key: accepted only because a platform uses the legacy profile",
                     private_key.key_size)
     context_path = legacy_wire.context_path(cfg["LEGACY_CONTEXT_PATH"])
+
+    if not cfg["SIM_TOKEN"]:
+        if cfg["DATABASE"] == ":memory:":
+            cfg["SIM_TOKEN"] = secrets.token_urlsafe(24)
+        else:
+            cfg["SIM_TOKEN"] = operator.ensure_file(cfg["DATABASE"])
 
     database = db.Database(cfg["DATABASE"])
     conn = database.conn()

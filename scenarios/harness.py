@@ -160,6 +160,7 @@ class Sandbox:
         self.bank_server.start(self.bank_app)
         self.platform_server.start(self.platform_app)
         self.bank_url, self.platform_url = self.bank_server.url, self.platform_server.url
+        self.sim_token: str = self.bank_app.config["SIM_TOKEN"]
         self.bank_ctx = self.bank_app.extensions["wanxin.bank"]
         self.platform_ctx = self.platform_app.extensions["wanxin.platform"]
         self.dispatcher = self.bank_app.extensions["wanxin.dispatcher"]

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 import requests
 
 from bank_depository.domain.identity import id_check_char
-from bank_depository.protocol import codes
+from bank_depository.protocol import codes, operator
 
 from . import spec
 from .harness import GatewayError, Sandbox, UserAgent
@@ -80,8 +80,9 @@ def identity(index: int, tag: int) -> dict:
 class Runner:
     def __init__(self, scenario: spec.Scenario, *, bank_url: str, platform_url: str,
                  sandbox: Optional[Sandbox] = None, echo: Callable[[str], None] = print,
-                 keep_going: bool = False, run_tag: Optional[int] = None):
+                 keep_going: bool = False, run_tag: Optional[int] = None, sim_token: Optional[str] = None):
         self.s = scenario
+        self.sim_headers = operator.header(sim_token or (sandbox.sim_token if sandbox is not None else None))
         self.bank_url = bank_url.rstrip("/")
         self.platform_url = platform_url.rstrip("/")
         self.sandbox = sandbox
@@ -114,7 +115,7 @@ class Runner:
         return body
 
     def bank(self, method: str, path: str, **kw):
-        return self._call(method, self.bank_url + path, **kw)
+        return self._call(method, self.bank_url + path, headers=self.sim_headers, **kw)
 
     def platform(self, method: str, path: str, **kw):
         return self._call(method, self.platform_url + path, **kw)
@@ -446,7 +447,7 @@ def _code_for(message: str) -> str:
 
 def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: Optional[str] = None,
              keep: Optional[Path] = None, echo: Callable[[str], None] = print, keep_going: bool = False,
-             after: Optional[Callable[[Runner], None]] = None) -> RunResult:
+             after: Optional[Callable[[Runner], None]] = None, sim_token: Optional[str] = None) -> RunResult:
     """Validate and run one scenario file; servers start in process unless URLs are given.
 
     ``after(runner)`` is called once the steps ran, while the servers still run.
@@ -455,7 +456,7 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
     echo(f"▶ {scenario.name}  ({path})")
     if bank_url and platform_url:
         runner = Runner(scenario, bank_url=bank_url, platform_url=platform_url, echo=echo, keep_going=keep_going,
-                        run_tag=random.SystemRandom().randrange(1, 10**6))
+                        run_tag=random.SystemRandom().randrange(1, 10**6), sim_token=sim_token)
         result = runner.run()
         if after:
             after(runner)

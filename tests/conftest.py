@@ -13,11 +13,13 @@ import pytest
 from bank_depository.app import create_app
 from bank_depository.clock import CST
 from bank_depository.domain.identity import id_check_char
-from bank_depository.protocol import envelope, signing
+from bank_depository.protocol import envelope, operator, signing
 
 PLATFORM_NO = "wanxinp2p"
 START = "2026-01-05T09:00:00+08:00"
 NOTIFY_URL = "http://platform.test/notify"
+SIM_TOKEN = "test-operator-token"
+SIM_HEADERS = {"Authorization": f"Bearer {SIM_TOKEN}"}
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,18 @@ def keys():
     }
 
 
+def sim_headers(app) -> dict:
+    """The operator credential of ``app`` as request headers (for /sim calls)."""
+    return operator.header(app.config["SIM_TOKEN"])
+
+
+def operator_client(app):
+    """A Flask test client that presents the operator credential on every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = sim_headers(app)["Authorization"]
+    return client
+
+
 def make_id_number(seq: int) -> str:
     first17 = f"110101199001{(seq % 28) + 1:02d}{seq % 1000:03d}"
     return first17 + id_check_char(first17)
@@ -48,6 +62,7 @@ def bank_config(tmp_path, keys, **extra) -> dict:
         "PASSWORD_ITERATIONS": 1000,
         "CLOCK_FROZEN": True,
         "CLOCK_START": START,
+        "SIM_TOKEN": SIM_TOKEN,
     }
     cfg.update(extra)
     return cfg
@@ -58,7 +73,7 @@ class BankDriver:
 
     def __init__(self, app, keys):
         self.app = app
-        self.client = app.test_client()
+        self.client = operator_client(app)
         self.keys = keys
         self.ctx = app.extensions["wanxin.bank"]
         self.seq = 0

@@ -22,6 +22,7 @@ from scenarios import runner
 from scenarios.harness import Sandbox
 
 INSPECTION_OPTIONS = {"bank_url", "db", "platform_url"}
+LIVE_TOKEN: dict = {}  # the live sandbox's operator credential, as a user would export it
 
 
 def walk(command: click.Command, path: tuple = ()):
@@ -36,7 +37,8 @@ COMMANDS = list(walk(cli.main))
 
 def invoke(*args: str, env: dict | None = None):
     # Neither variable leaks in from the developer's shell.
-    env = {"WANXIN_BANK_URL": None, "WANXIN_PLATFORM_URL": None, **(env or {})}
+    env = {"WANXIN_BANK_URL": None, "WANXIN_PLATFORM_URL": None, "WANXIN_SIM_TOKEN": LIVE_TOKEN.get("token"),
+           **(env or {})}
     try:
         cli_runner = CliRunner(env=env, mix_stderr=False)  # click 8.1
     except TypeError:  # click >= 8.2 always keeps stderr apart
@@ -119,8 +121,9 @@ def live(tmp_path_factory):
     path.write_text(TINY, encoding="utf-8")
     with Sandbox(work / "sandbox", seed=3) as sb:
         users: dict = {}
+        LIVE_TOKEN["token"] = sb.sim_token
         result = runner.run_file(path, bank_url=sb.bank_url, platform_url=sb.platform_url, echo=lambda line: None,
-                                 after=lambda r: users.update(r.users))
+                                 after=lambda r: users.update(r.users), sim_token=sb.sim_token)
         assert result.ok, result.as_dict()
         sb.users = users
         sb.db = sb.workdir / "bank.sqlite"

@@ -10,9 +10,21 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..clock import iso, parse_instant
 from ..domain.errors import param_error
 from ..notify import dispatcher as notify
+from ..protocol import operator
 from ..services import checkfile, counter, inspect, verify
+from .errors import error_json
 
 bp = Blueprint("sim", __name__, url_prefix="/sim")
+
+
+@bp.before_request
+def _require_operator():
+    """Every ``/sim`` route acts or discloses: only the operator credential opens it."""
+    if not operator.matches(current_app.config["SIM_TOKEN"], request.headers.get(operator.HEADER_NAME)):
+        return error_json("UNAUTHORIZED", "the simulator's control API needs the operator credential: send "
+                          "'Authorization: Bearer <token>' (wanxin bank serve --sim-token, WANXIN_SIM_TOKEN, "
+                          "or the <db>.sim-token file beside the bank's database)", 401)
+    return None
 
 
 def _ctx():

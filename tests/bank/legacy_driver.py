@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bank_depository.app import create_app
 from bank_depository.protocol import envelope, legacy, signing
-from tests.conftest import START, make_id_number
+from tests.conftest import START, make_id_number, operator_client
 from tests.legacy_keys import DEPOSITORY_PRIVATE_KEY, DEPOSITORY_PUBLIC_KEY, P2P_PRIVATE_KEY, P2P_PUBLIC_KEY
 
 PLATFORM_NO = "wanxinp2p"
@@ -65,7 +65,7 @@ def location(resp) -> str:
 class LegacyDriver:
     def __init__(self, app):
         self.app = app
-        self.client = app.test_client()
+        self.client = operator_client(app)
         self.ctx = app.extensions["wanxin.bank"]
         self.seq = 0
 

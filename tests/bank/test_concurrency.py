@@ -25,7 +25,7 @@ import requests
 from bank_depository.app import create_app
 from bank_depository.protocol import codes, envelope, signing
 from bank_depository.protocol.money import parse_yuan
-from tests.conftest import BankDriver, bank_config
+from tests.conftest import SIM_HEADERS, BankDriver, bank_config
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def served_bank(tmp_path):
     stderr = open(tmp_path / "server.stderr", "w+")
     proc = subprocess.Popen(
         wanxin("bank", "serve", "--db", db_path, "--keys", str(keys_dir), "--host", "127.0.0.1", "--port", "0",
-               "--workers", "2", "--password-iterations", "1000"),
+               "--workers", "2", "--password-iterations", "1000", "--sim-token", app.config["SIM_TOKEN"]),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
     lines: "queue.Queue[str]" = queue.Queue()
     threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
@@ -165,10 +165,10 @@ def test_concurrent_tenders_never_overdraw_never_oversubscribe_and_fill_exactly(
         assert available[user] == START_BALANCE - spent[user] >= 0
         assert parse_yuan(f, allow_zero=True) == spent[user]
     # No project beyond its amount, and the holds are exactly the winners.
-    listed = {p["projectNo"]: p for p in requests.get(f"{url}/sim/projects", timeout=10).json()}
+    listed = {p["projectNo"]: p for p in requests.get(f"{url}/sim/projects", headers=SIM_HEADERS, timeout=10).json()}
     for project_no, amount in PROJECTS.items():
         assert parse_yuan(listed[project_no]["tendered"], allow_zero=True) == tendered[project_no] <= amount
-    holds = requests.get(f"{url}/sim/holds", timeout=10).json()
+    holds = requests.get(f"{url}/sim/holds", headers=SIM_HEADERS, timeout=10).json()
     assert sorted(h["requestNo"] for h in holds) == sorted(t["requestNo"] for t in won)
 
     # Exactly as many succeeded as fit: every refusal was true when the race ended.
@@ -181,6 +181,6 @@ def test_concurrent_tenders_never_overdraw_never_oversubscribe_and_fill_exactly(
     assert any(code == codes.PROJECT_OVER_AMOUNT for code in results.values())  # the race really was contended
     assert any(code == codes.BALANCE_NOT_ENOUGH for code in results.values())
 
-    served = requests.get(f"{url}/sim/ledger/verify", timeout=10).json()
+    served = requests.get(f"{url}/sim/ledger/verify", headers=SIM_HEADERS, timeout=10).json()
     assert served == {"sound": True, "problems": []}
     assert bank.problems() == []

@@ -17,7 +17,7 @@ import responses
 from click.testing import CliRunner
 
 import cli
-from bank_depository.protocol import envelope, legacy, signing
+from bank_depository.protocol import envelope, legacy, operator, signing
 from p2p_platform.app import create_app as create_platform
 from p2p_platform.bank_client import BankClient, OutcomeUnknown
 from scenarios import spec
@@ -111,7 +111,8 @@ def test_a_legacy_sandbox_speaks_the_original_wire_both_ways(monkeypatch):
         http.trust_env = False
         card = {"fullname": "测试", "idNumber": make_id_number(1), "mobile": "13900000001",
                 "cardNumber": "6222000000000001", "bankCode": "ICBC", "balance": "100.00"}
-        assert http.post(sb.bank_url + "/sim/bank-cards", json=card).status_code == 201
+        assert http.post(sb.bank_url + "/sim/bank-cards", json=card,
+                         headers=operator.header(sb.sim_token)).status_code == 201
         user = http.post(sb.platform_url + "/api/users", json={"username": "ivy", "role": "investor",
                                                                "fullname": card["fullname"], **card}).json()
         gateway = http.post(f"{sb.platform_url}/api/users/{user['userNo']}/open-account").json()

@@ -6,6 +6,7 @@ import os
 import pytest
 import requests
 
+from bank_depository.protocol import operator
 from scenarios.harness import Sandbox
 
 
@@ -19,6 +20,7 @@ def test_a_sandbox_serves_many_requests_without_leaking_file_descriptors(tmp_pat
     # resources (its SQLite connections) per request served.
     with Sandbox(tmp_path) as sb:
         http = requests.Session()
+        http.headers.update(operator.header(sb.sim_token))
         http.get(sb.bank_url + "/sim/clock", timeout=10)
         before = open_fds()
         for _ in range(200):

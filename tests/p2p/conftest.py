@@ -17,6 +17,7 @@ from typing import Optional
 import pytest
 import requests
 
+from bank_depository.protocol import operator
 from bank_depository.protocol.money import parse_yuan
 from scenarios.harness import Sandbox, UserAgent, write_keys
 from tests.conftest import make_id_number
@@ -106,7 +107,8 @@ class Driver:
         return body
 
     def bank(self, method: str, path: str, json: Optional[dict] = None):
-        resp = self.http.request(method, self.sb.bank_url + path, json=json, timeout=30)
+        resp = self.http.request(method, self.sb.bank_url + path, json=json, timeout=30,
+                                 headers=operator.header(self.sb.sim_token))
         assert resp.status_code in (200, 201), (resp.status_code, resp.text)
         return resp.json()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from scenarios import runner
+from tests.conftest import operator_client
 
 
 def run(tmp_path, steps: str, after=None):
@@ -40,7 +41,7 @@ def test_a_sold_claim_moves_at_the_bank_and_the_check_file_lists_the_transfer(tm
         conn = r.sandbox.bank_ctx.conn()
         seen["claims"] = {row["user_no"]: row["principal"] for row in conn.execute("SELECT * FROM claims")}
         day = r.platform("GET", "/sim/clock")["now"][:10]
-        seen["file"] = r.sandbox.bank_app.test_client().get(f"/sim/checkfile?date={day}").get_data(as_text=True)
+        seen["file"] = operator_client(r.sandbox.bank_app).get(f"/sim/checkfile?date={day}").get_data(as_text=True)
         seen["users"] = dict(r.users)
 
     result, lines = run(tmp_path, """\
