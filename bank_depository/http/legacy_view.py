@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template, request
 
 from ..domain.errors import BankError, param_error
-from ..protocol import codes, envelope, legacy, services as svc, signing
+from ..protocol import codes, envelope, legacy, profiles, services as svc, signing
 from ..services import counter, gateway, local, pipeline
 from .gateway_view import TITLES, _stored_request, confirm_with_faults
 from .service_view import json_response, run_direct
@@ -32,13 +32,13 @@ def _ctx():
 
 
 def _legacy_platforms(ctx) -> list[str]:
-    return [no for no, p in ctx.platforms.items() if p.profile == legacy.PROFILE]
+    return [no for no, p in ctx.platforms.items() if p.profile.serves_context_routes]
 
 
 def _authenticate(ctx, fields):
     """The envelope of a legacy platform; a modern platform is unknown here. Raises EnvelopeError."""
     signed, platform = pipeline.authenticate(ctx, fields)
-    if platform.profile != legacy.PROFILE:
+    if not platform.profile.serves_context_routes:
         raise envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the legacy"
                                                       " profile")
     return signed, platform
@@ -78,7 +78,7 @@ def _signed_get():
     try:
         signed, platform = _authenticate(ctx, request.args)
     except envelope.EnvelopeError as exc:
-        return None, json_response(legacy.envelope_error_body(exc.code))
+        return None, json_response(profiles.LEGACY.envelope_error_body(ctx.private_key, exc.code, exc.detail))
     return (ctx, signed, platform), None
 
 
@@ -108,7 +108,7 @@ def _platform_for(ctx, app_code: str, request_no: str):
     candidates = [app_code] if app_code else _legacy_platforms(ctx)
     for platform_no in candidates:
         platform = ctx.platform(platform_no)
-        if platform is not None and platform.profile == legacy.PROFILE and \
+        if platform is not None and platform.profile.serves_context_routes and \
                 _stored_request(ctx, platform_no, request_no)[0]:
             return platform
     return None

@@ -79,6 +79,27 @@ def envelope_error_body(code: str) -> str:
                                         "status": PROCESSED}})
 
 
+#: The fields the original's notifications carry (its PersonalRegisterResponse, RechargeResponse, WithdrawResponse).
+NOTIFICATION_FIELDS = {
+    svc.PERSONAL_REGISTER: ("auditStatus", "bankCode", "bankName", "requestNo", "respCode", "respMsg", "status"),
+    svc.RECHARGE: ("requestNo", "respCode", "respMsg", "status", "transactionStatus"),
+    svc.WITHDRAW: ("requestNo", "respCode", "respMsg", "status", "transactionStatus"),
+}
+
+
+def notification_payload(service: str, note: Mapping[str, Any]) -> dict:
+    """A notification as the original sends it: only its fields, alphabetical, its failure values.
+
+    A refusal is ``respCode`` 00001 and ``status`` 2; its ``respMsg`` is 系统异常, except for
+    RECHARGE, where the original puts the reason there (ours, in our words).
+    """
+    data = {k: note[k] for k in NOTIFICATION_FIELDS[service] if k in note}
+    if note.get("respCode") != codes.SUCCESS:
+        data.update(respCode=codes.EXCEPTION, status=codes.STATUS_FAILURE,
+                    respMsg=note.get("respMsg") if service == svc.RECHARGE else codes.message(codes.EXCEPTION))
+    return dict(sorted(data.items()))
+
+
 def local_response(result_json: str = "null", code: str = codes.SUCCESS) -> str:
     """Jackson's ``LocalResponse``: BaseResponse's fields in declaration order, then ``result``."""
     return ('{"respCode":' + envelope.dumps(code) + ',"respMsg":' + envelope.dumps(codes.message(code))

@@ -10,12 +10,12 @@ changes nothing; every final outcome, success or refusal, is notified.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from ..domain import identity, ledger
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
-from ..protocol import codes, envelope, legacy as legacy_wire, services as svc
+from ..protocol import codes, envelope, services as svc
 from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo
 from . import outbox
@@ -40,16 +40,6 @@ class Redirect:
     url: str
     code: int
     msg: str = ""
-
-
-def callback_with(url: str, code: int, msg: str = "", *, legacy: bool = False) -> str:
-    params = {"code": str(code)}
-    if msg:
-        params["msg"] = msg
-    if legacy:  # the original always appends with '&', the message through java.net.URLEncoder
-        return url + "".join(f"&{k}={legacy_wire.java_url_encode(v)}" for k, v in params.items())
-    sep = "&" if urlsplit(url).query else "?"
-    return url + sep + urlencode(params)
 
 
 def _callback(p: Payload) -> str:
@@ -115,7 +105,7 @@ def _finish(ctx: BankContext, tx: Tx, payload_text: str, code: str, message: str
     status = codes.STATUS_SUCCESS if code == codes.SUCCESS else codes.STATUS_FAILURE
     note = outbox.notification_payload(tx.service, tx.request_no, code, message, status, extra)
     platform = ctx.platform(tx.platform_no)
-    outbox.enqueue(tx, outbox.for_profile(platform.profile if platform else "", tx.service, note))
+    outbox.enqueue(tx, platform.profile.notification_payload(tx.service, note) if platform else note)
     if code != codes.SUCCESS:
         tx.record.clear()
     record_request(tx, payload_text=payload_text, status=status, resp_code=code, resp_text=envelope.dumps(note))
@@ -163,7 +153,7 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
         except BankError as exc:
             note = _finish(ctx, tx, request.payload_text, exc.code, exc.message, {"userNo": _user_no(p)})
             page.error = exc.message
-            page.done_url = callback_with(page.done_url, 1, note["respMsg"], legacy=platform.profile == "legacy")
+            page.done_url = platform.profile.callback_url(page.done_url, 1, note["respMsg"])
             return page
         if stored is None:
             record_request(tx, payload_text=request.payload_text, status=codes.STATUS_PROCESSING,
@@ -175,7 +165,7 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
 def _redirect_for(stored, callback: str, platform: Platform) -> Redirect:
     code = 0 if stored["resp_code"] == codes.SUCCESS else 1
     msg = "" if code == 0 else envelope.loads(stored["resp_data"]).get("respMsg", "")
-    return Redirect(callback_with(callback, code, msg, legacy=platform.profile == "legacy"), code, msg)
+    return Redirect(platform.profile.callback_url(callback, code, msg), code, msg)
 
 
 def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
@@ -184,7 +174,7 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
 
     ``reject_code`` (an injected fault) refuses before anything changes.
     """
-    legacy = platform.profile == "legacy"
+    callback_with = platform.profile.callback_url
     conn = ctx.conn()
     with db.transaction(conn):
         stored = conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
@@ -198,7 +188,7 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
             return _redirect_for(stored, callback, platform)
         if reject_code:
             msg = codes.message(reject_code)
-            return Redirect(callback_with(callback, 2, msg, legacy=legacy), 2, msg)
+            return Redirect(callback_with(callback, 2, msg), 2, msg)
         service = stored["service_name"]
         tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations)
         password = str(form.get("password") or "")
@@ -207,12 +197,12 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
                 shown = _static_checks(conn, platform.platform_no, service, p)
                 extra = _execute(tx, service, p, shown, password, str(form.get("confirmPassword") or ""))
         except _InputError as exc:
-            return Redirect(callback_with(callback, 2, exc.message, legacy=legacy), 2, exc.message)
+            return Redirect(callback_with(callback, 2, exc.message), 2, exc.message)
         except BankError as exc:
             note = _finish(ctx, tx, stored["payload"], exc.code, exc.message, {"userNo": _user_no(p)})
-            return Redirect(callback_with(callback, 1, note["respMsg"], legacy=legacy), 1, note["respMsg"])
+            return Redirect(callback_with(callback, 1, note["respMsg"]), 1, note["respMsg"])
         _finish(ctx, tx, stored["payload"], codes.SUCCESS, codes.message(codes.SUCCESS), extra)
-    return Redirect(callback_with(callback, 0, legacy=legacy), 0)
+    return Redirect(callback_with(callback, 0), 0)
 
 
 class _InputError(BankError):

@@ -6,7 +6,7 @@ movement (or the final refusal) was committed.
 """
 from __future__ import annotations
 
-from ..protocol import codes, envelope, legacy, services as svc
+from ..protocol import codes, envelope, services as svc
 from ..protocol.money import format_fen
 from .tx import Tx
 
@@ -24,32 +24,6 @@ def notification_payload(service: str, request_no: str, code: str, message: str,
     if isinstance(data.get("amount"), int):
         data["amount"] = format_fen(data["amount"])
     return dict(sorted(data.items()))
-
-
-#: The fields the original's notifications carry (its PersonalRegisterResponse, RechargeResponse, WithdrawResponse).
-LEGACY_FIELDS = {
-    svc.PERSONAL_REGISTER: ("auditStatus", "bankCode", "bankName", "requestNo", "respCode", "respMsg", "status"),
-    svc.RECHARGE: ("requestNo", "respCode", "respMsg", "status", "transactionStatus"),
-    svc.WITHDRAW: ("requestNo", "respCode", "respMsg", "status", "transactionStatus"),
-}
-
-
-def legacy_notification_payload(service: str, note: dict) -> dict:
-    """A notification as the original sends it: only its fields, alphabetical, its failure values.
-
-    A refusal is ``respCode`` 00001 and ``status`` 2; its ``respMsg`` is 系统异常, except for
-    RECHARGE, where the original puts the reason there (ours, in our words).
-    """
-    data = {k: note[k] for k in LEGACY_FIELDS[service] if k in note}
-    if note.get("respCode") != codes.SUCCESS:
-        data.update(respCode=codes.EXCEPTION, status=codes.STATUS_FAILURE,
-                    respMsg=note.get("respMsg") if service == svc.RECHARGE else codes.message(codes.EXCEPTION))
-    return dict(sorted(data.items()))
-
-
-def for_profile(profile: str, service: str, note: dict) -> dict:
-    """The outbox payload for a platform of ``profile``."""
-    return legacy_notification_payload(service, note) if profile == legacy.PROFILE else note
 
 
 def enqueue(tx: Tx, payload: dict) -> int:

@@ -18,7 +18,7 @@ from typing import Optional
 from ..clock import iso
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
-from ..protocol import codes, envelope, legacy, services as svc, signing
+from ..protocol import codes, envelope, services as svc, signing
 from ..storage import db
 from . import direct, queries
 from .context import BankContext, Platform
@@ -48,16 +48,9 @@ def error_body(ctx: BankContext, code: str, detail: str, request_no: str = "",
 
 
 def answer(ctx: BankContext, platform: Platform, text: str, service: str = "", payload: Optional[dict] = None) -> str:
-    """The signed body for a respData text, in the platform's wire profile.
-
-    Modern: that exact text, signed. Legacy: the original's semantics and key
-    order (:func:`bank_depository.protocol.legacy.resp_data`), derived from the
-    stored text each time, so a replay is the same bytes.
-    """
-    if platform.profile == legacy.PROFILE:
-        data = legacy.resp_data(envelope.loads(text), service, payload)
-        return legacy.response_body(data, ctx.private_key, platform.algorithm)
-    return envelope.sign_response(text, ctx.private_key, platform.algorithm)
+    """The signed body for a respData text, in the platform's wire profile (derived from the
+    stored text each time, so a replay is the same bytes)."""
+    return platform.profile.response_body(text, ctx.private_key, platform.algorithm, service, payload)
 
 
 def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str, request_no: str = "",
