@@ -87,7 +87,7 @@ NOTIFICATION_FIELDS = {
 }
 
 
-def notification_payload(service: str, note: Mapping[str, Any]) -> dict:
+def notification_payload(service: str, note: Mapping[str, Any]) -> dict[str, Any]:
     """A notification as the original sends it: only its fields, alphabetical, its failure values.
 
     A refusal is ``respCode`` 00001 and ``status`` 2; its ``respMsg`` is 系统异常, except for

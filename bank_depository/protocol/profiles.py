@@ -30,7 +30,7 @@ class HttpCall:
     """One outbound HTTP call: ``GET url`` or ``POST url`` with form ``data``."""
     method: str
     url: str
-    data: Optional[dict] = None
+    data: Optional[dict[str, str]] = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class WireProfile:
         return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
 
     # -- notifications -------------------------------------------------------------------------
-    def notification_payload(self, service: str, note: dict) -> dict:
+    def notification_payload(self, service: str, note: dict[str, Any]) -> dict[str, Any]:
         """The outbox payload for this profile from the bank's full notification."""
         return note
 
@@ -162,7 +162,7 @@ class LegacyProfile(WireProfile):
         params = {"code": str(code), **({"msg": msg} if msg else {})}
         return url + "".join(f"&{k}={legacy.java_url_encode(v)}" for k, v in params.items())
 
-    def notification_payload(self, service: str, note: dict) -> dict:
+    def notification_payload(self, service: str, note: dict[str, Any]) -> dict[str, Any]:
         return legacy.notification_payload(service, note)
 
     def notification_call(self, notify_url: str, fields: Mapping[str, str]) -> HttpCall:
