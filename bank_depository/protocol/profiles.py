@@ -77,6 +77,9 @@ class WireProfile:
     roles: RolePolicy
     #: REPAYMENT freezes and CONFIRM_REPAYMENT need the project REPAYING (else: loan confirmed suffices).
     requires_repaying_status: bool
+    #: A requestNo already used for another service answers that service's stored response
+    #: (else: a 00005 conflict naming serviceName).
+    replays_across_services: bool
     #: What the platform's notify URL is, relative to its base (the platform side of the wire).
     notify_path: str
 
@@ -134,6 +137,7 @@ class ModernProfile(WireProfile):
     serves_context_routes: bool = False
     roles: RolePolicy = STRICT_ROLES
     requires_repaying_status: bool = True
+    replays_across_services: bool = False
     notify_path: str = "/notify"
 
 
@@ -146,6 +150,9 @@ class LegacyProfile(WireProfile):
     roles: RolePolicy = ORIGINAL_ROLES
     #: The original never checks the project's status (its platform's MODIFY_PROJECT never arrives).
     requires_repaying_status: bool = False
+    #: The original's interceptor replays a stored response by requestNo alone, so the MODIFY_PROJECT its
+    #: platform sends with the CONFIRM_LOAN's requestNo gets the CONFIRM_LOAN answer and changes nothing.
+    replays_across_services: bool = True
     #: The original appends ``gateway/`` to the notify URL, so it ends with a slash.
     notify_path: str = "/notify/"
 

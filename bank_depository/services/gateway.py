@@ -16,6 +16,7 @@ from ..domain import identity, ledger
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
 from ..protocol import codes, envelope, services as svc
+from ..protocol.profiles import RolePolicy
 from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo
 from . import outbox
@@ -57,8 +58,8 @@ def _user_no(p: Payload) -> str:
         return ""
 
 
-def _static_checks(conn, platform_no: str, service: str, p: Payload) -> dict:
-    """Checks that need no password; returns what the page shows."""
+def _static_checks(conn, platform_no: str, service: str, p: Payload, roles: RolePolicy) -> dict:
+    """Checks that need no password; returns what the page shows (the role as ``roles`` records it)."""
     if service == svc.PERSONAL_REGISTER:
         user_no, card_number = p.text("userNo", max_len=64), p.text("cardNumber")
         fullname, id_number, mobile = p.text("fullname"), p.text("idNumber").upper(), p.text("mobile")
@@ -66,8 +67,10 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload) -> dict:
         for problem in (identity.id_number_problem(id_number), identity.mobile_problem(mobile)):
             if problem:
                 raise param_error(problem)
-        if role not in ("B", "I"):
-            raise param_error("role must be B (borrower) or I (investor)")
+        try:
+            role = roles.recorded_role(role)
+        except ValueError as exc:
+            raise param_error(str(exc)) from None
         card = repo.card(conn, card_number)
         if card is None:
             raise BankError(codes.CARD_NOT_FOUND, f"card {identity.mask_card(card_number)} is not a card of this bank")
@@ -147,9 +150,10 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
             page.error = "该请求已处理 (this request was already processed)"
             page.done_url = _redirect_for(stored, page.done_url, platform).url
             return page
-        tx = Tx(conn, platform.platform_no, page.request_no, service, ctx.clock.now(), ctx.password_iterations)
+        tx = Tx(conn, platform.platform_no, page.request_no, service, ctx.clock.now(), ctx.password_iterations,
+                platform.profile)
         try:
-            shown = _static_checks(conn, platform.platform_no, service, p)
+            shown = _static_checks(conn, platform.platform_no, service, p, platform.profile.roles)
         except BankError as exc:
             note = _finish(ctx, tx, request.payload_text, exc.code, exc.message, {"userNo": _user_no(p)})
             page.error = exc.message
@@ -190,11 +194,12 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
             msg = codes.message(reject_code)
             return Redirect(callback_with(callback, 2, msg), 2, msg)
         service = stored["service_name"]
-        tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations)
+        tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations,
+                platform.profile)
         password = str(form.get("password") or "")
         try:
             with db.savepoint(conn, "gateway"):
-                shown = _static_checks(conn, platform.platform_no, service, p)
+                shown = _static_checks(conn, platform.platform_no, service, p, platform.profile.roles)
                 extra = _execute(tx, service, p, shown, password, str(form.get("confirmPassword") or ""))
         except _InputError as exc:
             return Redirect(callback_with(callback, 2, exc.message), 2, exc.message)

@@ -99,6 +99,9 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
                               (platform.platform_no, request_no)).fetchone()
         if stored is not None:
             text = stored["resp_data"]
+            if stored["service_name"] != service and platform.profile.replays_across_services:
+                # As the original: a known requestNo answers its stored response, whatever the service.
+                service, payload = stored["service_name"], envelope.loads(stored["payload"])
             # Same payload means same service and same JSON values; spacing and key order do not count.
             field = "serviceName" if stored["service_name"] != service else \
                 None if stored["payload"] == request.payload_text else \
@@ -111,7 +114,7 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
                 text = envelope.dumps(resp_data(request_no, codes.SUCCESS, "处理中", codes.STATUS_PROCESSING))
             return Outcome(answer(ctx, platform, text, service, payload), request_no, service, replayed=True)
         now = ctx.clock.now()
-        tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations)
+        tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations, platform.profile)
         try:
             with db.savepoint(conn, "handler"):
                 extra = direct.HANDLERS[service](tx, Payload(payload))
