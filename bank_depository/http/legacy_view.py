@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope, legacy, profiles, services as svc, signing
-from ..services import counter, gateway, local, pipeline
+from ..services import counter, gateway, inspect, local, pipeline
 from .gateway_view import TITLES, _stored_request, confirm_with_faults
 from .service_view import json_response, run_direct
 
@@ -114,6 +114,18 @@ def _platform_for(ctx, app_code: str, request_no: str):
     return None
 
 
+def _finished_note(ctx, platform_no: str, request_no: str):
+    """The final notification of a finished gateway request (success or refusal), else None."""
+    try:
+        rows = inspect.request(ctx.conn(), request_no)
+    except BankError:
+        return None
+    for row in rows:
+        if row["platformNo"] == platform_no and row["status"] != codes.STATUS_PROCESSING and row["respData"]:
+            return row["respData"]
+    return None
+
+
 @bp.post("/trans/<kind>")
 def trans(kind: str):
     """A gateway page's form: run the stored request with what the user typed, redirect to the callback."""
@@ -126,6 +138,10 @@ def trans(kind: str):
     if platform is None or stored_service != service:
         missing = f"{codes.message(codes.TRANSACTION_NOT_FOUND)}: no {service or kind} request {request_no}"
         return _page(gateway.Page(service or "", "", request_no, error=missing), 400)
+    finished = _finished_note(ctx, platform.platform_no, request_no)
+    if finished is not None and service in legacy.FORM_REPLAYS:
+        stored = platform.profile.json_text(platform.profile.notification_payload(service, finished))
+        return json_response(legacy.replayed_form_body(stored, ctx.private_key, platform.algorithm))
     password = str(request.form.get("password") or "")
     # The original's page asks twice: prePassword first, then password (the one it keeps).
     form = {"password": password, "confirmPassword": str(request.form.get("prePassword", password) or "")}
@@ -163,6 +179,18 @@ def search_cards():
 def verify_password():
     ctx = _ctx()
     return json_response(local.verify_password(ctx.conn(), _legacy_platforms(ctx), _json_body()))
+
+
+@bp.get("/l/cancel-pre-freeze")
+def cancel_pre_freeze():
+    """The original's stub: with its three parameters an empty 200 that changes nothing (a missing one is
+    Spring's error, answered 99999). The real unfreeze is the signed CANCEL_PRE_TRANSACTION."""
+    if any(not str(request.args.get(name) or "").strip() for name in ("requestNo", "preRequestNo", "amount")):
+        return _signed({"requestNo": "", "respCode": codes.UNKNOWN, "respMsg": codes.message(codes.UNKNOWN),
+                        "status": legacy.PROCESSED})
+    resp = Response(b"", status=200)
+    del resp.headers["Content-Type"]
+    return resp
 
 
 @bp.get("/smscode/<mobile>")

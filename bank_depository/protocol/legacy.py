@@ -21,7 +21,7 @@ from urllib.parse import quote_plus
 
 from cryptography.hazmat.primitives import serialization
 
-from . import codes, envelope, java_hashmap, services as svc, signing
+from . import codes, envelope, fastjson, java_hashmap, services as svc, signing
 
 PROFILE = "legacy"
 DEFAULT_CONTEXT_PATH = "/wanxindepository"
@@ -62,8 +62,9 @@ def resp_data(data: Mapping[str, Any], service: str = "", payload: Optional[Mapp
 
 
 def resp_text(data: Mapping[str, Any]) -> str:
-    """Compact respData text with every object's keys in the original's HashMap order."""
-    return envelope.dumps(java_hashmap.reorder(data))
+    """Compact respData text with every object's keys in the original's HashMap order, every
+    character escaped as fastjson 1.2.47 escapes it."""
+    return fastjson.dumps(java_hashmap.reorder(data))
 
 
 def response_body(data: Mapping[str, Any], key: signing.PrivateKey, algorithm: str = signing.SHA1) -> str:
@@ -75,7 +76,7 @@ def response_body(data: Mapping[str, Any], key: signing.PrivateKey, algorithm: s
 
 def envelope_error_body(code: str) -> str:
     """The original's unsigned answer to a bad envelope: fastjson of a bean, so alphabetical keys."""
-    return envelope.dumps({"respData": {"requestNo": "", "respCode": code, "respMsg": codes.message(code),
+    return fastjson.dumps({"respData": {"requestNo": "", "respCode": code, "respMsg": codes.message(code),
                                         "status": PROCESSED}})
 
 
@@ -98,6 +99,20 @@ def notification_payload(service: str, note: Mapping[str, Any]) -> dict[str, Any
         data.update(respCode=codes.EXCEPTION, status=codes.STATUS_FAILURE,
                     respMsg=note.get("respMsg") if service == svc.RECHARGE else codes.message(codes.EXCEPTION))
     return dict(sorted(data.items()))
+
+
+#: Gateway services whose finished form, posted again, the original answers with the stored response
+#: (its ``LocalRequestInterceptor``); its WITHDRAW stores none, so that form redirects again.
+FORM_REPLAYS = frozenset({svc.PERSONAL_REGISTER, svc.RECHARGE})
+
+
+def replayed_form_body(stored_text: str, key: signing.PrivateKey, algorithm: str = signing.SHA1) -> str:
+    """What the original answers a finished form posted again: ``{"signature","respData"}`` in HashMap
+    order, ``respData`` re-parsed (HashMap order), the signature over the stored text itself."""
+    data = envelope.loads(stored_text)
+    members = {"respData": fastjson.dumps(java_hashmap.reorder(data)),
+               "signature": fastjson.string(signing.sign(key, stored_text.encode("utf-8"), algorithm))}
+    return "{" + ",".join(f'"{k}":{members[k]}' for k in java_hashmap.fastjson_order(members)) + "}"
 
 
 def local_response(result_json: str = "null", code: str = codes.SUCCESS) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 from urllib.parse import urlencode, urlsplit
 
-from . import codes, envelope, legacy, signing
+from . import codes, envelope, fastjson, legacy, signing
 
 MODERN_NAME = "modern"
 LEGACY_NAME = legacy.PROFILE
@@ -107,6 +107,10 @@ class WireProfile:
         """The outbox payload for this profile from the bank's full notification."""
         return note
 
+    def json_text(self, value: Any) -> str:
+        """A payload's JSON text, as this profile's bank writes it (the notification signs these bytes)."""
+        return envelope.dumps(value)
+
     def notification_call(self, notify_url: str, fields: Mapping[str, str]) -> HttpCall:
         """How the signed notification reaches the platform."""
         return HttpCall("POST", notify_url, dict(fields))
@@ -171,6 +175,9 @@ class LegacyProfile(WireProfile):
 
     def notification_payload(self, service: str, note: dict[str, Any]) -> dict[str, Any]:
         return legacy.notification_payload(service, note)
+
+    def json_text(self, value: Any) -> str:
+        return fastjson.dumps(value)  # the original's JSON.toJSONString(response)
 
     def notification_call(self, notify_url: str, fields: Mapping[str, str]) -> HttpCall:
         return HttpCall("GET", notify_url + "gateway/?" + legacy.query_string(fields))

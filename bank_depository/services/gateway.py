@@ -16,6 +16,7 @@ from ..domain import identity, ledger
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
 from ..protocol import codes, envelope, services as svc
+from ..protocol import profiles
 from ..protocol.profiles import RolePolicy
 from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo
@@ -108,7 +109,9 @@ def _finish(ctx: BankContext, tx: Tx, payload_text: str, code: str, message: str
     status = codes.STATUS_SUCCESS if code == codes.SUCCESS else codes.STATUS_FAILURE
     note = outbox.notification_payload(tx.service, tx.request_no, code, message, status, extra)
     platform = ctx.platform(tx.platform_no)
-    outbox.enqueue(tx, platform.profile.notification_payload(tx.service, note) if platform else note)
+    wire = platform.profile if platform else profiles.MODERN
+    payload = wire.notification_payload(tx.service, note)
+    outbox.enqueue(tx, payload, wire.json_text(payload))
     if code != codes.SUCCESS:
         tx.record.clear()
     record_request(tx, payload_text=payload_text, status=status, resp_code=code, resp_text=envelope.dumps(note))

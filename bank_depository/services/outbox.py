@@ -6,6 +6,8 @@ movement (or the final refusal) was committed.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from ..protocol import codes, envelope, services as svc
 from ..protocol.money import format_fen
 from .tx import Tx
@@ -26,8 +28,10 @@ def notification_payload(service: str, request_no: str, code: str, message: str,
     return dict(sorted(data.items()))
 
 
-def enqueue(tx: Tx, payload: dict) -> int:
+def enqueue(tx: Tx, payload: dict, text: Optional[str] = None) -> int:
+    """Queue ``payload`` for the request's platform; ``text`` is its JSON as the platform's profile writes it."""
     return tx.conn.execute(
         "INSERT INTO notifications (platform_no, service_name, request_no, payload, state, next_attempt_at,"
         " created_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?)",
-        (tx.platform_no, tx.service, tx.request_no, envelope.dumps(payload), tx.now_iso, tx.now_iso)).lastrowid
+        (tx.platform_no, tx.service, tx.request_no, envelope.dumps(payload) if text is None else text, tx.now_iso,
+         tx.now_iso)).lastrowid
