@@ -23,6 +23,7 @@ fastjson does without WriteMapNullValue; lists keep them.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any, Mapping
 
 _SHORT = {0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"}
@@ -53,4 +54,6 @@ def dumps(value: Any) -> str:
         return "{" + ",".join(f"{string(str(k))}:{dumps(v)}" for k, v in value.items() if v is not None) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(dumps(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value)  # BigDecimal keeps its scale: 1000.00
     return json.dumps(value)  # numbers, booleans, null
