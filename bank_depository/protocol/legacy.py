@@ -7,7 +7,8 @@ What differs from the modern wire (reference §1.2–§1.7):
 * ``/service`` answers ``{"signature":"…","respData":{…}}`` with every object's
   keys in Java ``HashMap`` order (:mod:`.java_hashmap`), the signature over
   exactly the ``respData`` text in the body, and ``status`` 1 for every
-  processed request, refusals included;
+  processed request, refusals included, and every character escaped as
+  fastjson 1.2.47 escapes it (:mod:`.fastjson`);
 * envelope errors are the original's *unsigned* bodies (00003 / 00004);
 * the bank's local endpoints answer Jackson-style ``LocalResponse`` objects.
 
