@@ -147,7 +147,9 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
     check.extensions["wanxin.bank"].database.close()  # no SQLite handle may cross gunicorn's fork
     config["SIM_TOKEN"] = check.config["SIM_TOKEN"]  # every worker checks the same credential
 
-    from bank_depository.protocol.legacy import context_path as wire_path
+    from bank_depository.protocol import profiles
+
+    wire = profiles.get(profile)
 
     def ready(h, p):
         click.echo(f"bank listening on http://{h}:{p}  (db {db}, platform {platform_no})", err=False)
@@ -157,8 +159,9 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
             from bank_depository.protocol import operator
             click.echo(f"operator credential for /sim: {operator.token_file(db)} (WANXIN_SIM_TOKEN=$(cat "
                        f"{operator.token_file(db)}))")
-        if profile == "legacy":
-            click.echo(f"legacy wire for {platform_no}: http://{h}:{p}{wire_path(context_path)}/service and /gateway")
+        if wire.serves_context_routes:
+            click.echo(f"{wire.name} wire for {platform_no}: http://{h}:{p}{wire.wire_path(context_path)}/service"
+                       " and /gateway")
         sys.stdout.flush()
 
     serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
@@ -189,6 +192,7 @@ def platform() -> None:
 def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, bank_profile, bank_context_path,
                    workers) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
+    from bank_depository.protocol import profiles
     from p2p_platform.app import create_app
     from serving import serve
 
@@ -206,7 +210,7 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         bound["url"] = public_url or f"http://{h}:{p}"
         click.echo(f"platform listening on http://{h}:{p}  (db {db}, bank {bank_url})")
         # A legacy bank appends "gateway/" to the notify URL, as the original does.
-        click.echo(f"notify URL for the bank: {bound['url']}/notify{'/' if bank_profile == 'legacy' else ''}")
+        click.echo(f"notify URL for the bank: {bound['url']}{profiles.get(bank_profile).notify_path}")
         sys.stdout.flush()
 
     serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,

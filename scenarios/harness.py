@@ -28,11 +28,11 @@ import requests
 from werkzeug.serving import BaseWSGIServer
 
 from bank_depository.app import create_app as create_bank
-from bank_depository.protocol import legacy, signing
+from bank_depository.protocol import legacy, profiles, signing
 from p2p_platform.app import create_app as create_platform
 
 DEFAULT_START = "2026-01-05T09:00:00+08:00"
-PROFILES = ("modern", legacy.PROFILE)
+PROFILES = profiles.NAMES
 
 
 class _Deferred:
@@ -102,13 +102,6 @@ def _loopback_session() -> requests.Session:
     return session
 
 
-def _bare(pem: str, name: str) -> str:
-    """A PEM key file's key as bare Base64 DER (PKCS#8 private, X.509 public)."""
-    if "private" in name:
-        return legacy.bare_private_key(signing.load_private_key(pem, allow_weak=True))
-    return legacy.bare_public_key(signing.load_public_key(pem, allow_weak=True))
-
-
 def write_keys(directory: Path) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -138,16 +131,13 @@ class Sandbox:
         keys_dir = keys_dir or self.workdir / "keys"
         if not (keys_dir / "bank_private.pem").exists():
             write_keys(keys_dir)
-        read = lambda name: (keys_dir / name).read_text()  # noqa: E731
-        if profile == legacy.PROFILE:  # the Java side's key format: bare Base64 DER, no PEM armour
-            read = lambda name: _bare((keys_dir / name).read_text(), name)  # noqa: E731
+        wire_profile = profiles.get(profile)
+        # Each side holds its keys as a platform of this profile does (legacy: bare Base64 DER, no PEM armour).
+        read = lambda name: wire_profile.key_text((keys_dir / name).read_text(), "private" in name)  # noqa: E731
         self.bank_server, self.platform_server = LiveServer(), LiveServer()
         platform = {"platform_no": "wanxinp2p", "public_key": read("platform_public.pem"),
-                    "notify_url": self.platform_server.url + "/notify"}
-        wire: dict = {}
-        if profile == legacy.PROFILE:
-            platform.update(profile=legacy.PROFILE, notify_url=self.platform_server.url + "/notify/")
-            wire = {"BANK_PROFILE": legacy.PROFILE, "BANK_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH}
+                    "notify_url": self.platform_server.url + wire_profile.notify_path, "profile": profile}
+        wire: dict = {"BANK_PROFILE": profile, "BANK_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH}
         self.bank_app = create_bank({
             "DATABASE": str(self.workdir / "bank.sqlite"), "PRIVATE_KEY": read("bank_private.pem"),
             "PLATFORMS": [platform], "LEGACY_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH,

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import yaml
 
+from bank_depository.protocol import profiles
 from bank_depository.protocol.money import AmountError, parse_yuan
 
 METHODS = ("equal_installment", "equal_principal", "interest_first", "bullet")
@@ -24,7 +25,7 @@ CONFIG_KEYS = {"borrower_commission_rate": "rate", "investor_commission_rate": "
 CONFIG_DEFAULTS = {"borrower_commission_rate": "0.02", "investor_commission_rate": "0.03", "min_tender": "100.00",
                    "withdraw_commission": "0.00"}
 ACTOR_KEYS = {"role", "card_balance", "count", "password"}
-PROFILES = ("modern", "legacy")
+PROFILES = profiles.NAMES
 MAX_GROUP = 5000
 
 

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ..domain.fields import Payload
 from ..faults import REQUEST_ACTIONS
-from ..protocol import codes, envelope
+from ..protocol import codes, envelope, profiles
 from ..services import pipeline
 
 bp = Blueprint("service", __name__)
@@ -32,7 +32,8 @@ def service():
     try:
         signed, platform = pipeline.authenticate(ctx, request.values)
     except envelope.EnvelopeError as exc:
-        return json_response(pipeline.error_body(ctx, exc.code, exc.detail, exc.request_no))
+        return json_response(profiles.MODERN.envelope_error_body(ctx.private_key, exc.code, exc.detail,
+                                                                 exc.request_no))
     return run_direct(ctx, signed, platform)
 
 
