@@ -32,7 +32,8 @@ from bank_depository.protocol.money import format_fen, parse_yuan
 
 from ..bank_client import CheckfileDownload, CheckfileUnverified, OutcomeUnknown
 from ..domain.errors import PlatformError
-from . import agent, consumer, jobs
+from ..storage import records, users
+from . import agent, consumer, recovery
 from .context import PlatformContext
 
 MONEY = tuple(sorted(svc.MONEY_SERVICES))
@@ -48,9 +49,9 @@ def reconcile(ctx: PlatformContext, day: dt.date, *, auto_resolve: bool = True, 
     """Reconcile one business date; the balance check compares balances as they are now."""
     resolved = []
     if auto_resolve:
-        before = {r["request_no"] for r in ctx.store.all("SELECT request_no FROM depository_records WHERE status = 0")}
-        jobs.recover(ctx)
-        after = {r["request_no"] for r in ctx.store.all("SELECT request_no FROM depository_records WHERE status = 0")}
+        before = records.unsynced_request_nos(ctx.store.conn())
+        recovery.recover(ctx)
+        after = records.unsynced_request_nos(ctx.store.conn())
         resolved = sorted(before - after)
     breaks: list[dict] = []
     handle, path = tempfile.mkstemp(prefix="wanxin-recon-", suffix=".sqlite")
@@ -158,8 +159,8 @@ def _match(ctx: PlatformContext, day: dt.date, path: str, breaks: list) -> tuple
                    " ON d.request_no = l.request_no WHERE d.request_no IS NULL"):
             breaks.append({"kind": "missing_at_platform", "requestNo": r[0], "service": r[1], "userNo": r[2],
                            "detail": "the bank moved money the platform has no record of"})
-        for r in q("SELECT l.request_no, l.service, d.user_no, d.status FROM recon.lines l JOIN main.depository_records d"
-                   " ON d.request_no = l.request_no WHERE d.status <> 1"):
+        for r in q("SELECT l.request_no, l.service, d.user_no, d.status FROM recon.lines l"
+                   " JOIN main.depository_records d ON d.request_no = l.request_no WHERE d.status <> 1"):
             state = {0: "still waiting (unsynced)", 2: "failed"}[r[3]]
             breaks.append({"kind": "status_mismatch", "requestNo": r[0], "service": r[1], "userNo": r[2],
                            "detail": f"bank SUCCESS, platform {state}"})
@@ -242,11 +243,11 @@ def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
 def balance_breaks(ctx: PlatformContext) -> list[dict]:
     implied = implied_balances(ctx)
     out = []
-    for u in ctx.store.all("SELECT user_no FROM users WHERE status = 'OPEN' ORDER BY user_no"):
-        bank = consumer.bank_balances(ctx, u["user_no"])
-        mine = implied.get(u["user_no"], [0, 0])
+    for user_no in users.open_user_nos(ctx.store.conn()):
+        bank = consumer.bank_balances(ctx, user_no)
+        mine = implied.get(user_no, [0, 0])
         if [bank["available"], bank["frozen"]] != mine:
-            out.append({"kind": "balance_mismatch", "userNo": u["user_no"],
+            out.append({"kind": "balance_mismatch", "userNo": user_no,
                         "detail": f"bank available {format_fen(bank['available'])} frozen {format_fen(bank['frozen'])},"
                                   f" platform implies {format_fen(mine[0])} / {format_fen(mine[1])}"})
     return out
