@@ -9,7 +9,7 @@ flow cannot, for instance, settle a project that never repaid. Pure: no I/O.
 from __future__ import annotations
 
 from enum import Enum, IntEnum
-from typing import Mapping, TypeVar
+from typing import Iterable, Mapping, TypeVar
 
 
 class ProjectStatus(str, Enum):
@@ -152,3 +152,14 @@ def check(table: Mapping[S, frozenset[S]], current: S, target: S) -> S:
 def sources(table: Mapping[S, frozenset[S]], target: S) -> tuple[S, ...]:
     """Every state from which ``target`` may be reached (for guarded SQL updates)."""
     return tuple(s for s, moves in table.items() if target in moves)
+
+
+def guard(table: Mapping[S, frozenset[S]], target: S, only_from: Iterable[S] | None = None) -> tuple[S, ...]:
+    """The states a guarded update to ``target`` may start from: ``only_from`` (each one
+    checked against the table) or every legal source."""
+    if only_from is None:
+        return sources(table, target)
+    allowed = tuple(only_from)
+    for state in allowed:
+        check(table, state, target)
+    return allowed

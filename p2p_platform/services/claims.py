@@ -22,7 +22,7 @@ from bank_depository.protocol.money import format_fen
 from ..domain import transfer
 from ..domain.errors import PlatformError, bad, not_found
 from ..domain.schedule import round_half_up_fen
-from ..domain.states import ClaimStatus as CS, ProjectStatus as PS
+from ..domain.states import ClaimStatus as CS, ProjectStatus as PS, UserStatus as US
 from ..storage import claims, plans, projects
 from ..storage.claims import Claim
 from ..storage.records import Record
@@ -90,7 +90,7 @@ def buy(ctx: PlatformContext, claim_no: str, buyer_no: str, confirm_now: bool = 
         return confirm(ctx, claim_no) if confirm_now else claim_view(ctx, claim_no)
     if c.status != CS.LISTED:
         raise PlatformError("CLAIM_STATUS", f"the claim is {c.status}", 409)
-    if buyer.role != "I" or buyer.status != "OPEN":
+    if buyer.role != "I" or buyer.status != US.OPEN:
         raise PlatformError("NOT_AN_INVESTOR", f"{buyer.username} cannot buy claims", 409)
     if buyer.user_no == c.seller:
         raise PlatformError("OWN_CLAIM", "a claim cannot be bought by its seller", 409)

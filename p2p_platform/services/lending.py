@@ -17,7 +17,7 @@ from ..storage import projects, tenders
 from ..storage.records import Record
 from . import agent, bank_step, consumer, repayment
 from .context import PlatformContext
-from .projects import modify, project, project_view
+from .projects import BANK_REPAYING, modify, project, project_view
 from .registry import OutcomeRegistry
 
 
@@ -50,7 +50,7 @@ def finish_loan(ctx: PlatformContext, project_no: str) -> dict:
     """After the loan: tell the bank the project is REPAYING (own requestNo)."""
     p = project(ctx, project_no)
     if p.status == PS.LOANED:
-        modify(ctx, p, "REPAYING")
+        modify(ctx, p, BANK_REPAYING)
     return project_view(ctx, p.project_no)
 
 

@@ -19,7 +19,7 @@ from bank_depository.protocol.money import format_fen
 from ..bank_client import OutcomeUnknown
 from ..domain import rules, schedule
 from ..domain.errors import PlatformError, bad, not_found
-from ..domain.states import ProjectStatus as PS, TenderStatus as TS
+from ..domain.states import ProjectStatus as PS, TenderStatus as TS, UserStatus as US
 from ..storage import plans, projects, tenders
 from ..storage.projects import Project
 from ..storage.records import Record
@@ -29,9 +29,11 @@ from .registry import OutcomeRegistry
 
 METHOD_WAYS = {"equal_installment": "FIXED_REPAYMENT", "equal_principal": "FIXED_CAPITAL",
                "interest_first": "INTEREST_FIRST", "bullet": "ONE_TIME"}
+# The bank's project statuses the platform asks for with MODIFY_PROJECT (wire values)
+BANK_REPAYING, BANK_MISCARRY, BANK_FINISH = "REPAYING", "MISCARRY", "FINISH"
 # MODIFY_PROJECT's projectStatus -> (the platform's status it confirms, the column remembering its requestNo)
-MODIFY_STEPS = {"REPAYING": (PS.REPAYING, "modify_request_no"), "MISCARRY": (PS.MISCARRY, "miscarry_request_no"),
-                "FINISH": (PS.SETTLED, "finish_request_no")}
+MODIFY_STEPS = {BANK_REPAYING: (PS.REPAYING, "modify_request_no"), BANK_MISCARRY: (PS.MISCARRY, "miscarry_request_no"),
+                BANK_FINISH: (PS.SETTLED, "finish_request_no")}
 
 
 def project(ctx: PlatformContext, project_no: str) -> Project:
@@ -50,7 +52,7 @@ def create_project(ctx: PlatformContext, data: dict) -> dict:
     borrower = consumer.user(ctx, str(data.get("borrower") or data.get("userNo") or ""))
     if borrower.role != "B":
         raise PlatformError("NOT_A_BORROWER", f"{borrower.username} is not a borrower", 409)
-    if borrower.status != "OPEN":
+    if borrower.status != US.OPEN:
         raise PlatformError("ACCOUNT_NOT_OPEN", f"{borrower.username} has no depository account", 409)
     amount = consumer.money(data.get("amount"))
     try:
@@ -100,7 +102,7 @@ def tender(ctx: PlatformContext, project_no: str, user_no: str, amount_text) -> 
     investor = consumer.user(ctx, user_no)
     if investor.role != "I":
         raise PlatformError("NOT_AN_INVESTOR", f"{investor.username} is not an investor", 409)
-    if investor.status != "OPEN":
+    if investor.status != US.OPEN:
         raise PlatformError("ACCOUNT_NOT_OPEN", f"{investor.username} has no depository account", 409)
     amount = consumer.money(amount_text)
     available = consumer.bank_balances(ctx, investor.user_no)["available"]
@@ -176,7 +178,7 @@ def miscarry(ctx: PlatformContext, project_no: str) -> dict:
         reply = bank_step.deliver(ctx, request_no)
         if not reply.ok and reply.code != codes.HOLD_NOT_FROZEN:
             raise bank_step.refused(reply)
-    modify(ctx, project(ctx, p.project_no), "MISCARRY")
+    modify(ctx, project(ctx, p.project_no), BANK_MISCARRY)
     return project_view(ctx, p.project_no)
 
 

@@ -30,7 +30,7 @@ from ..storage.plans import Plan
 from ..storage.records import Record
 from . import agent
 from .context import PlatformContext
-from .projects import modify, project
+from .projects import BANK_FINISH, modify, project
 from .registry import OutcomeRegistry
 
 
@@ -152,7 +152,7 @@ def settle_project_if_done(ctx: PlatformContext, project_no: str) -> bool:
     if p.status != PS.REPAYING:
         return False
     try:
-        modify(ctx, p, "FINISH")
+        modify(ctx, p, BANK_FINISH)
     except PlatformError:  # the bank's status is cosmetic here; retried by the next daily run
         return False
     return True

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from ..domain.states import CLAIM_MOVES, ClaimStatus, sources
+from ..domain.states import CLAIM_MOVES, ClaimStatus, guard
 from .db import typed_or_none
 
 STEP_COLUMNS = frozenset({"confirm_request_no", "cancel_request_no"})
@@ -67,7 +67,7 @@ def set_step(conn: sqlite3.Connection, claim_no: str, column: str, request_no: O
 
 def move(conn: sqlite3.Connection, claim_no: str, target: ClaimStatus, *,
          only_from: Iterable[ClaimStatus] | None = None, sold_at: Optional[str] = None) -> bool:
-    allowed = tuple(only_from) if only_from is not None else sources(CLAIM_MOVES, target)
+    allowed = guard(CLAIM_MOVES, target, only_from)
     sets, args = "status = ?", [target.value]
     if sold_at is not None:
         sets += ", sold_at = ?"

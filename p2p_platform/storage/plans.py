@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from ..domain.states import PLAN_MOVES, OutboxState, PlanStatus, ProjectStatus, sources
+from ..domain.states import PLAN_MOVES, OutboxState, PlanStatus, ProjectStatus, guard
 from .db import typed, typed_or_none
 
 
@@ -113,7 +113,7 @@ def set_freeze_request_no(conn: sqlite3.Connection, plan_id: int, request_no: Op
 
 def move(conn: sqlite3.Connection, plan_id: int, target: PlanStatus, *, only_from: Iterable[PlanStatus] | None = None,
          confirm_request_no: Optional[str] = None, paid_at: Optional[str] = None) -> bool:
-    allowed = tuple(only_from) if only_from is not None else sources(PLAN_MOVES, target)
+    allowed = guard(PLAN_MOVES, target, only_from)
     sets, args = ["status = ?"], [target.value]
     if confirm_request_no is not None:
         sets.append("confirm_request_no = ?")

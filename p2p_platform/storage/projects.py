@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from ..domain.states import PROJECT_MOVES, ProjectStatus, sources
+from ..domain.states import PROJECT_MOVES, ProjectStatus, guard
 from .db import typed, typed_or_none
 
 # the columns that remember a bank step's requestNo
@@ -64,7 +64,7 @@ def set_step(conn: sqlite3.Connection, project_no: str, column: str, request_no:
 def move(conn: sqlite3.Connection, project_no: str, target: ProjectStatus, *,
          only_from: Iterable[ProjectStatus] | None = None, **extra: Any) -> bool:
     """Move the project to ``target`` if it is in a state the table allows (or ``only_from``); True if it moved."""
-    allowed = tuple(only_from) if only_from is not None else sources(PROJECT_MOVES, target)
+    allowed = guard(PROJECT_MOVES, target, only_from)
     if not set(extra) <= {"approved_at", "loan_date"}:
         raise ValueError(f"unexpected columns {sorted(extra)}")
     sets = ", ".join(["status = ?"] + [f"{c} = ?" for c in extra])

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from ..domain.states import TENDER_MOVES, TenderStatus, sources
+from ..domain.states import TENDER_MOVES, TenderStatus, guard
 from .db import typed, typed_or_none
 
 TAKING = (TenderStatus.PENDING, TenderStatus.FROZEN, TenderStatus.LOANED)
@@ -60,7 +60,7 @@ def any_pending(conn: sqlite3.Connection, project_no: str) -> bool:
 
 def move(conn: sqlite3.Connection, request_no: str, target: TenderStatus, *,
          only_from: Iterable[TenderStatus] | None = None) -> bool:
-    allowed = tuple(only_from) if only_from is not None else sources(TENDER_MOVES, target)
+    allowed = guard(TENDER_MOVES, target, only_from)
     marks = ", ".join("?" * len(allowed))
     return conn.execute(f"UPDATE tenders SET status = ? WHERE request_no = ? AND status IN ({marks})",
                         (target.value, request_no, *(s.value for s in allowed))).rowcount == 1
