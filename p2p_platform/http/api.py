@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..clock import parse
 from ..domain.errors import PlatformError, bad
-from ..services import claims, consumer, daily, lending, projects, reconcile, recovery, repayment
+from ..services import agent, claims, consumer, daily, lending, projects, reconcile, recovery, repayment
 
 bp = Blueprint("api", __name__)
 
@@ -32,8 +32,7 @@ def register_user():
 
 @bp.get("/api/users")
 def list_users():
-    rows = _ctx().store.all("SELECT user_no FROM users ORDER BY created_at, username")
-    return jsonify([consumer.user_view(_ctx(), r["user_no"], with_bank=False) for r in rows])
+    return jsonify(consumer.users_view(_ctx()))
 
 
 @bp.get("/api/users/<user_no>")
@@ -63,8 +62,7 @@ def create_project():
 
 @bp.get("/api/projects")
 def list_projects():
-    rows = _ctx().store.all("SELECT project_no FROM projects ORDER BY created_at, name")
-    return jsonify([projects.project_view(_ctx(), r["project_no"]) for r in rows])
+    return jsonify(projects.projects_view(_ctx()))
 
 
 @bp.get("/api/projects/<project_no>")
@@ -100,8 +98,7 @@ def list_claim():
 
 @bp.get("/api/claims")
 def claims_list():
-    rows = _ctx().store.all("SELECT claim_no FROM claims ORDER BY created_at, claim_no")
-    return jsonify([claims.claim_view(_ctx(), r["claim_no"]) for r in rows])
+    return jsonify(claims.claims_view(_ctx()))
 
 
 @bp.get("/api/claims/<claim_no>")
@@ -131,12 +128,7 @@ def claim_cancel(claim_no: str):
 @bp.get("/api/records")
 def records():
     status = request.args.get("status")
-    sql = "SELECT * FROM depository_records" + (" WHERE status = ?" if status is not None else "") + \
-        " ORDER BY created_at, request_no"
-    rows = _ctx().store.all(sql, (int(status),) if status is not None else ())
-    return jsonify([{k: r[k] for k in ("request_no", "service_name", "object_type", "object_id", "status",
-                                       "resp_code", "attempts", "last_error", "created_at", "confirmed_at")}
-                    for r in rows])
+    return jsonify(agent.records_view(_ctx(), int(status) if status is not None else None))
 
 
 @bp.post("/api/jobs/repayments")

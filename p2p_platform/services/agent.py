@@ -133,3 +133,12 @@ def resolve(ctx: PlatformContext, request_no: str) -> Optional[BankReply]:
         return send(ctx, request_no)
     except OutcomeUnknown:
         return None
+
+
+RECORD_FIELDS = ("request_no", "service_name", "object_type", "object_id", "status", "resp_code", "attempts",
+                 "last_error", "created_at", "confirmed_at")
+
+
+def records_view(ctx: PlatformContext, status: Optional[int] = None) -> list[dict]:
+    """The records (or those with ``status``) as the API lists them."""
+    return [{k: getattr(r, k) for k in RECORD_FIELDS} for r in records.listed(ctx.store.conn(), status)]

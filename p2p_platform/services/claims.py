@@ -198,3 +198,7 @@ def claim_view(ctx: PlatformContext, claim_no: str) -> dict:
     return {"claimNo": c.claim_no, "projectNo": c.project_no, "seller": c.seller, "buyer": c.buyer,
             "principal": format_fen(c.principal), "price": format_fen(c.price), "feeRate": c.fee_rate,
             "fee": format_fen(c.fee), "status": c.status, "createdAt": c.created_at, "soldAt": c.sold_at}
+
+
+def claims_view(ctx: PlatformContext) -> list[dict]:
+    return [claim_view(ctx, claim_no) for claim_no in claims.all_claim_nos(ctx.store.conn())]

@@ -18,12 +18,12 @@ from bank_depository.protocol.money import AmountError, format_fen, parse_yuan
 from ..bank_client import GatewayRequest, OutcomeUnknown
 from ..domain.errors import PlatformError, bad, not_found
 from ..domain.states import PaymentStatus, RecordStatus, UserStatus
-from ..storage import records, users
+from ..storage import payments, records, users
 from ..storage.records import Record
 from ..storage.users import User
 from . import agent
 from .context import PlatformContext
-from .registry import OutcomeRegistry
+from .registry import Handler, OutcomeRegistry
 
 ROLES = {"borrower": "B", "investor": "I", "B": "B", "I": "I"}
 
@@ -96,8 +96,7 @@ def recharge(ctx: PlatformContext, user_no: str, amount_text) -> GatewayRequest:
     with ctx.store.write() as conn:
         agent.record(conn, ctx, svc.RECHARGE, payload, object_type="RECHARGE", object_id=payload["requestNo"],
                      amount=amount, user_no=u.user_no)
-        conn.execute("INSERT INTO recharges (request_no, user_no, amount, created_at) VALUES (?, ?, ?, ?)",
-                     (payload["requestNo"], u.user_no, amount, ctx.now_iso()))
+        payments.insert_recharge(conn, payload["requestNo"], u.user_no, amount, ctx.now_iso())
     return ctx.bank.gateway_request(svc.RECHARGE, payload)
 
 
@@ -116,8 +115,7 @@ def withdraw(ctx: PlatformContext, user_no: str, amount_text) -> GatewayRequest:
     with ctx.store.write() as conn:
         agent.record(conn, ctx, svc.WITHDRAW, payload, object_type="WITHDRAW", object_id=payload["requestNo"],
                      amount=amount, commission=commission, user_no=u.user_no)
-        conn.execute("INSERT INTO withdrawals (request_no, user_no, amount, commission, created_at)"
-                     " VALUES (?, ?, ?, ?, ?)", (payload["requestNo"], u.user_no, amount, commission, ctx.now_iso()))
+        payments.insert_withdrawal(conn, payload["requestNo"], u.user_no, amount, commission, ctx.now_iso())
     return ctx.bank.gateway_request(svc.WITHDRAW, payload)
 
 
@@ -152,19 +150,17 @@ def _not_opened(conn, ctx: PlatformContext, rec: Record, data: dict) -> None:
     users.finish_opening(conn, rec.object_id, rec.request_no, UserStatus.FAILED)
 
 
-def _payment(table: str, target: PaymentStatus):
+def _payment(target: PaymentStatus) -> Handler:
     def apply(conn, ctx: PlatformContext, rec: Record, data: dict) -> None:
-        conn.execute(f"UPDATE {table} SET status = ?, finished_at = ? WHERE request_no = ? AND status = ?",
-                     (target.value, ctx.now_iso(), rec.request_no, PaymentStatus.PENDING.value))
+        payments.finish(conn, rec.object_type, rec.request_no, target, ctx.now_iso())
     return apply
 
 
 def register_outcomes(registry: OutcomeRegistry) -> None:
     registry.register("USER", svc.PERSONAL_REGISTER, on_success=_opened, on_refusal=_not_opened)
-    for object_type, service, table in (("RECHARGE", svc.RECHARGE, "recharges"),
-                                        ("WITHDRAW", svc.WITHDRAW, "withdrawals")):
-        registry.register(object_type, service, on_success=_payment(table, PaymentStatus.SUCCESS),
-                          on_refusal=_payment(table, PaymentStatus.FAIL))
+    for service in (svc.RECHARGE, svc.WITHDRAW):   # their records' object_type is the service name
+        registry.register(service, service, on_success=_payment(PaymentStatus.SUCCESS),
+                          on_refusal=_payment(PaymentStatus.FAIL))
 
 
 def apply_outcome(conn, ctx: PlatformContext, service: str, request_no: str, data: dict) -> bool:
@@ -187,10 +183,10 @@ def receive_notification(ctx: PlatformContext, fields) -> str:
         return f"REJECTED: unexpected notification {service}"
     data = {k: (str(v) if not isinstance(v, (int, str)) else v) for k, v in payload.items()}
     with ctx.store.write() as conn:
-        seen = conn.execute("UPDATE notifications_seen SET times = times + 1 WHERE service_name = ? AND request_no = ?",
-                            (service, request_no)).rowcount
-        if not seen:
-            conn.execute("INSERT INTO notifications_seen (service_name, request_no, received_at) VALUES (?, ?, ?)",
-                         (service, request_no, ctx.now_iso()))
+        if payments.first_sight(conn, service, request_no, ctx.now_iso()):
             apply_outcome(conn, ctx, service, request_no, data)
     return "OK"
+
+
+def users_view(ctx: PlatformContext) -> list[dict]:
+    return [user_view(ctx, user_no, with_bank=False) for user_no in users.all_user_nos(ctx.store.conn())]

@@ -12,12 +12,13 @@ from typing import IO, Optional
 
 from ..bank_client import OutcomeUnknown
 from ..domain.errors import PlatformError
-from ..storage import projects
+from ..storage import meta, projects
 from . import reconcile, recovery, repayment
 from .context import PlatformContext
 from .projects import miscarry
 
 log = logging.getLogger("wanxin.platform.jobs")
+LAST_RUN = "daily.last"   # the meta key holding the business date of the last run
 
 
 def daily(ctx: PlatformContext, today: dt.date | None = None) -> dict:
@@ -53,8 +54,8 @@ class DailyScheduler:
         self._thread: Optional[threading.Thread] = None
 
     def due(self) -> bool:
-        row = self.ctx.store.one("SELECT value FROM meta WHERE key = 'daily.last'")
-        return row is None or row["value"] < self.ctx.clock.today().isoformat()
+        last = meta.get(self.ctx.store.conn(), LAST_RUN)
+        return last is None or last < self.ctx.clock.today().isoformat()
 
     def tick(self) -> dict | None:
         """Run the daily job if today's has not run yet."""
@@ -62,7 +63,7 @@ class DailyScheduler:
             return None
         today = self.ctx.clock.today()
         with self.ctx.store.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('daily.last', ?)", (today.isoformat(),))
+            meta.put(conn, LAST_RUN, today.isoformat())
         return daily(self.ctx, today)
 
     def _lock(self, lock_path: str) -> Optional[IO]:

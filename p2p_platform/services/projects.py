@@ -256,3 +256,7 @@ def project_view(ctx: PlatformContext, project_no: str, detail: bool = False) ->
         out["tenders"] = [tender_view(ctx, t.request_no) for t in ts]
         out["plans"] = plans_view(ctx, p.project_no)
     return out
+
+
+def projects_view(ctx: PlatformContext) -> list[dict]:
+    return [project_view(ctx, project_no) for project_no in projects.all_project_nos(ctx.store.conn())]

@@ -26,13 +26,13 @@ import os
 import tempfile
 from collections import defaultdict
 
-from bank_depository.protocol import services as svc
+from bank_depository.protocol import codes, services as svc
 from bank_depository.protocol.checkfile import COLUMNS, TOTALS
 from bank_depository.protocol.money import format_fen, parse_yuan
 
 from ..bank_client import CheckfileDownload, CheckfileUnverified, OutcomeUnknown
 from ..domain.errors import PlatformError
-from ..storage import records, users
+from ..storage import recon, records, users
 from . import agent, consumer, recovery
 from .context import PlatformContext
 
@@ -67,9 +67,7 @@ def reconcile(ctx: PlatformContext, day: dt.date, *, auto_resolve: bool = True, 
               "summary": {kind: sum(1 for b in breaks if b["kind"] == kind) for kind in KINDS}}
     if store:
         with ctx.store.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO reconciliations (business_date, created_at, clean, report)"
-                         " VALUES (?, ?, ?, ?)", (day.isoformat(), ctx.now_iso(), int(not breaks),
-                                                 json.dumps(report, ensure_ascii=False)))
+            recon.save_report(conn, day.isoformat(), ctx.now_iso(), not breaks, json.dumps(report, ensure_ascii=False))
     return report
 
 
@@ -98,8 +96,8 @@ def _load(ctx: PlatformContext, conn, day: dt.date, breaks: list) -> dict:
                 commission += fee
                 batch.append((row[0], row[1], row[2], row[3], amount, fee))
                 if len(batch) >= BATCH:
-                    _insert(conn, batch)
-            _insert(conn, batch)
+                    recon.insert_lines(conn, batch)
+            recon.insert_lines(conn, batch)
         except CheckfileUnverified as exc:
             raise PlatformError("CHECKFILE_UNVERIFIED", str(exc), 502) from None
         except OutcomeUnknown as exc:
@@ -128,64 +126,32 @@ def _load(ctx: PlatformContext, conn, day: dt.date, breaks: list) -> dict:
             "closed": download.verified.closed if download.verified else None}
 
 
-def _insert(conn, batch: list) -> None:
-    """One batch into the scratch table, as one transaction of the scratch file only (the
-    platform's own tables are not touched, and nothing is held open while the socket is read)."""
-    conn.execute("BEGIN")
-    try:
-        conn.executemany("INSERT INTO recon.lines VALUES (?, ?, ?, ?, ?, ?)", batch)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    batch.clear()
-
-
 def _match(ctx: PlatformContext, day: dt.date, path: str, breaks: list) -> tuple[dict, dict]:
     conn = ctx.store.conn()
-    conn.execute("ATTACH DATABASE ? AS recon", (path,))
-    try:
-        # A throw-away file: no journal, no fsync.
-        conn.execute("PRAGMA recon.journal_mode = OFF")
-        conn.execute("PRAGMA recon.synchronous = OFF")
-        conn.execute("CREATE TABLE recon.lines (request_no TEXT, service TEXT, biz_type TEXT, user_no TEXT,"
-                     " amount INTEGER, commission INTEGER)")
+    with recon.scratch(conn, path):
         bank = _load(ctx, conn, day, breaks)
-        conn.execute("CREATE INDEX recon.lines_no ON lines (request_no)")
-        q = lambda sql, args=(): conn.execute(sql, args).fetchall()  # noqa: E731
-        for r in q("SELECT request_no, COUNT(*) n FROM recon.lines GROUP BY request_no HAVING n > 1"):
-            breaks.append({"kind": "duplicate", "requestNo": r[0], "detail": f"listed {r[1]} times by the bank"})
-        for r in q("SELECT l.request_no, l.service, l.user_no FROM recon.lines l LEFT JOIN main.depository_records d"
-                   " ON d.request_no = l.request_no WHERE d.request_no IS NULL"):
-            breaks.append({"kind": "missing_at_platform", "requestNo": r[0], "service": r[1], "userNo": r[2],
-                           "detail": "the bank moved money the platform has no record of"})
-        for r in q("SELECT l.request_no, l.service, d.user_no, d.status FROM recon.lines l"
-                   " JOIN main.depository_records d ON d.request_no = l.request_no WHERE d.status <> 1"):
-            state = {0: "still waiting (unsynced)", 2: "failed"}[r[3]]
-            breaks.append({"kind": "status_mismatch", "requestNo": r[0], "service": r[1], "userNo": r[2],
+        recon.index_lines(conn)
+        for request_no, times in recon.duplicates(conn):
+            breaks.append({"kind": "duplicate", "requestNo": request_no, "detail": f"listed {times} times by the bank"})
+        for request_no, service, user_no in recon.unknown_to_platform(conn):
+            breaks.append({"kind": "missing_at_platform", "requestNo": request_no, "service": service,
+                           "userNo": user_no, "detail": "the bank moved money the platform has no record of"})
+        for request_no, service, user_no, status in recon.not_synced_here(conn):
+            state = {recon.UNSYNCED: "still waiting (unsynced)", recon.FAILED: "failed"}[status]
+            breaks.append({"kind": "status_mismatch", "requestNo": request_no, "service": service, "userNo": user_no,
                            "detail": f"bank SUCCESS, platform {state}"})
-        for r in q("SELECT l.request_no, l.service, d.user_no, l.amount, d.amount, l.commission, d.commission"
-                   " FROM recon.lines l JOIN main.depository_records d ON d.request_no = l.request_no"
-                   " WHERE d.status = 1 AND (l.amount <> d.amount OR l.commission <> d.commission)"):
+        for r in recon.amounts_differ(conn):
             breaks.append({"kind": "amount_mismatch", "requestNo": r[0], "service": r[1], "userNo": r[2],
                            "detail": f"bank {format_fen(r[3])}/{format_fen(r[5])}, platform"
                                      f" {format_fen(r[4])}/{format_fen(r[6])} (amount/commission)"})
-        marks = ", ".join("?" * len(MONEY))
-        candidates = q(f"SELECT d.request_no, d.service_name, d.user_no FROM main.depository_records d LEFT JOIN"
-                       f" recon.lines l ON l.request_no = d.request_no WHERE d.status = 1 AND d.service_name IN"
-                       f" ({marks}) AND substr(d.confirmed_at, 1, 10) = ? AND l.request_no IS NULL",
-                       (*MONEY, day.isoformat()))
-        for r in candidates:
-            known = agent.query(ctx, r[0])  # finished at the bank on another day (e.g. recovered late)?
-            if known is None or known.get("respCode") != "00000":
-                breaks.append({"kind": "missing_at_bank", "requestNo": r[0], "service": r[1], "userNo": r[2],
+        for request_no, service, user_no in recon.synced_not_in_file(conn, MONEY, day.isoformat()):
+            known = agent.query(ctx, request_no)  # finished at the bank on another day (e.g. recovered late)?
+            if known is None or known.get("respCode") != codes.SUCCESS:
+                breaks.append({"kind": "missing_at_bank", "requestNo": request_no, "service": service,
+                               "userNo": user_no,
                                "detail": "the platform recorded success; the bank has no such movement"})
-        mine = conn.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM main.depository_records WHERE status = 1"
-                            f" AND service_name IN ({marks}) AND substr(confirmed_at, 1, 10) = ?",
-                            (*MONEY, day.isoformat())).fetchone()
-    finally:
-        conn.execute("DETACH DATABASE recon")
-    return bank, {"count": mine[0], "totalAmount": format_fen(mine[1])}
+        count, total = recon.synced_totals(conn, MONEY, day.isoformat())
+    return bank, {"count": count, "totalAmount": format_fen(total)}
 
 
 def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
@@ -199,8 +165,7 @@ def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
 
     def hold(request_no: str):
         # None when the platform never recorded the hold as synced: the balance check will show it
-        return conn.execute("SELECT user_no, amount FROM depository_records WHERE request_no = ? AND status = 1"
-                            " AND service_name = ?", (request_no, svc.USER_AUTO_PRE_TRANSACTION)).fetchone()
+        return records.synced_hold(conn, request_no, svc.USER_AUTO_PRE_TRANSACTION)
 
     def release(request_no: str) -> int:
         held = hold(request_no)
@@ -209,9 +174,7 @@ def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
         bal[held[0]][1] -= held[1]
         return held[1]
 
-    cursor = conn.execute("SELECT service_name, user_no, amount, commission, payload FROM depository_records"
-                          " WHERE status = 1")
-    for service, user, amount, commission, payload_text in cursor:
+    for service, user, amount, commission, payload_text in records.synced_movements(conn):
         if service == svc.RECHARGE:
             bal[user][0] += amount
         elif service == svc.WITHDRAW:
@@ -254,6 +217,6 @@ def balance_breaks(ctx: PlatformContext) -> list[dict]:
 
 
 def stored(ctx: PlatformContext, day: dt.date) -> dict | None:
-    row = ctx.store.one("SELECT report FROM reconciliations WHERE business_date = ?", (day.isoformat(),))
-    return json.loads(row["report"]) if row else None
+    text = recon.load_report(ctx.store.conn(), day.isoformat())
+    return json.loads(text) if text else None
 

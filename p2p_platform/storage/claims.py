@@ -75,3 +75,7 @@ def move(conn: sqlite3.Connection, claim_no: str, target: ClaimStatus, *,
     marks = ", ".join("?" * len(allowed))
     return conn.execute(f"UPDATE claims SET {sets} WHERE claim_no = ? AND status IN ({marks})",
                         (*args, claim_no, *(s.value for s in allowed))).rowcount == 1
+
+
+def all_claim_nos(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT claim_no FROM claims ORDER BY created_at, claim_no")]

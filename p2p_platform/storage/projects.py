@@ -83,3 +83,7 @@ def with_status(conn: sqlite3.Connection, *statuses: ProjectStatus) -> list[Proj
 def collecting_since_before(conn: sqlite3.Connection, limit: str) -> list[str]:
     return [r[0] for r in conn.execute("SELECT project_no FROM projects WHERE status = ? AND approved_at < ?",
                                        (ProjectStatus.COLLECTING.value, limit))]
+
+
+def all_project_nos(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT project_no FROM projects ORDER BY created_at, name")]

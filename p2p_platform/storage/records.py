@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from ..domain.states import RecordStatus
 from .db import typed, typed_or_none
@@ -79,3 +79,23 @@ def unsynced(conn: sqlite3.Connection) -> list[Record]:
 def unsynced_request_nos(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT request_no FROM depository_records WHERE status = ?",
                                        (int(RecordStatus.UNSYNCED),))}
+
+
+def synced_movements(conn: sqlite3.Connection) -> Iterator[tuple[str, str, int, int, str]]:
+    """(service, userNo, amount, commission, payload) of every synced record, from a cursor."""
+    return iter(conn.execute("SELECT service_name, user_no, amount, commission, payload FROM depository_records"
+                             " WHERE status = ?", (int(RecordStatus.SYNCED),)))
+
+
+def synced_hold(conn: sqlite3.Connection, request_no: str, service: str) -> Optional[tuple[str, int]]:
+    """(userNo, amount) of a synced freeze, or None when the platform never synced it."""
+    row = conn.execute("SELECT user_no, amount FROM depository_records WHERE request_no = ? AND status = ?"
+                       " AND service_name = ?", (request_no, int(RecordStatus.SYNCED), service)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def listed(conn: sqlite3.Connection, status: Optional[int] = None) -> list[Record]:
+    """Every record (or those with ``status``), oldest first."""
+    where, args = ("", ()) if status is None else (" WHERE status = ?", (status,))
+    return [typed(Record, r) for r in conn.execute(
+        f"SELECT * FROM depository_records{where} ORDER BY created_at, request_no", args)]

@@ -55,3 +55,7 @@ def finish_opening(conn: sqlite3.Connection, user_no: str, request_no: str, targ
 def open_user_nos(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT user_no FROM users WHERE status = ? ORDER BY user_no",
                                        (UserStatus.OPEN.value,))]
+
+
+def all_user_nos(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT user_no FROM users ORDER BY created_at, username")]
