@@ -31,7 +31,8 @@ def daily(ctx: PlatformContext, today: dt.date | None = None) -> dict:
             miscarry(ctx, project_no)
             expired.append(project_no)
         except (PlatformError, OutcomeUnknown) as exc:   # still unknown or refused: tomorrow's run retries
-            log.info("daily: the expiry of %s did not complete: %s", project_no, exc)
+            log.info("daily: the expiry of %s did not complete: %s %s", project_no,
+                     getattr(exc, "code", type(exc).__name__), exc)
     out["expired"] = expired
     out["repayments"] = repayment.run_repayments(ctx, today)
     try:

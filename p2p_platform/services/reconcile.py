@@ -84,46 +84,56 @@ def _open(ctx: PlatformContext, day: dt.date) -> CheckfileDownload:
 def _load(ctx: PlatformContext, conn, day: dt.date, breaks: list) -> dict:
     """Stream the verified check file into ``recon.lines``; the bank's side of the report."""
     with _open(ctx, day) as download:
-        try:
-            rows = csv.reader(download.lines())
-            head = [next(rows, None) for _ in range(3)]
-            count = total = commission = 0
-            batch = []
-            for row in rows:
-                amount, fee = parse_yuan(row[5], allow_zero=True), parse_yuan(row[6], allow_zero=True)
-                count += 1
-                total += amount
-                commission += fee
-                batch.append((row[0], row[1], row[2], row[3], amount, fee))
-                if len(batch) >= BATCH:
-                    recon.insert_lines(conn, batch)
-            recon.insert_lines(conn, batch)
-        except CheckfileUnverified as exc:
-            raise PlatformError("CHECKFILE_UNVERIFIED", str(exc), 502) from None
-        except OutcomeUnknown as exc:
-            raise PlatformError("BANK_UNAVAILABLE", f"could not download the check file: {exc}", 503) from None
-        except (ValueError, IndexError, csv.Error) as exc:
-            raise PlatformError("CHECKFILE_MALFORMED", f"the check file has a line the platform cannot read: {exc}",
-                                502) from None
-    totals = head[1] if head[0] == list(TOTALS) and head[2] == list(COLUMNS) and head[1] \
-        and len(head[1]) == len(TOTALS) else None
-    said = dict(zip(TOTALS, totals)) if totals else {}
-    try:
-        header = (int(said["count"]), parse_yuan(said["totalAmount"], allow_zero=True),
-                  parse_yuan(said["totalCommission"], allow_zero=True))
-    except (KeyError, ValueError):
-        header = None
-    if header is None or said["fileDate"] != day.isoformat() or said["platformNo"] != ctx.settings.platform_no:
+        head, counted = _stream(conn, download)
+    header = _header(head)
+    platform_no = ctx.settings.platform_no
+    if header is None or header[3] != day.isoformat() or header[4] != platform_no:
         breaks.append({"kind": "control_totals", "detail": "the check file's header is malformed or not for"
-                       f" {ctx.settings.platform_no} on {day.isoformat()}"})
-    elif header != (count, total, commission):
+                       f" {platform_no} on {day.isoformat()}"})
+    elif header[:3] != counted:
         breaks.append({"kind": "control_totals",
                        "detail": f"header says {header[0]} lines / {format_fen(header[1])} / {format_fen(header[2])},"
-                                 f" file has {count} / {format_fen(total)} / {format_fen(commission)}"
+                                 f" file has {counted[0]} / {format_fen(counted[1])} / {format_fen(counted[2])}"
                                  " (count / amount / commission)"})
-    return {"count": header[0] if header else count, "totalAmount": format_fen(header[1] if header else total),
-            "totalCommission": format_fen(header[2] if header else commission),
+    count, total, commission = header[:3] if header else counted
+    return {"count": count, "totalAmount": format_fen(total), "totalCommission": format_fen(commission),
             "closed": download.verified.closed if download.verified else None}
+
+
+def _stream(conn, download: CheckfileDownload) -> tuple[list, tuple[int, int, int]]:
+    """The file's three head rows, and (count, amount, commission) of its lines, inserted in batches."""
+    try:
+        rows = csv.reader(download.lines())
+        head = [next(rows, None) for _ in range(3)]
+        count = total = commission = 0
+        batch: list[tuple] = []
+        for row in rows:
+            amount, fee = parse_yuan(row[5], allow_zero=True), parse_yuan(row[6], allow_zero=True)
+            count, total, commission = count + 1, total + amount, commission + fee
+            batch.append((row[0], row[1], row[2], row[3], amount, fee))
+            if len(batch) >= BATCH:
+                recon.insert_lines(conn, batch)
+        recon.insert_lines(conn, batch)
+    except CheckfileUnverified as exc:
+        raise PlatformError("CHECKFILE_UNVERIFIED", str(exc), 502) from None
+    except OutcomeUnknown as exc:
+        raise PlatformError("BANK_UNAVAILABLE", f"could not download the check file: {exc}", 503) from None
+    except (ValueError, IndexError, csv.Error) as exc:
+        raise PlatformError("CHECKFILE_MALFORMED", f"the check file has a line the platform cannot read: {exc}",
+                            502) from None
+    return head, (count, total, commission)
+
+
+def _header(head: list) -> tuple[int, int, int, str, str] | None:
+    """(count, amount, commission, fileDate, platformNo) the file's header states, or None if malformed."""
+    if head[0] != list(TOTALS) or head[2] != list(COLUMNS) or not head[1] or len(head[1]) != len(TOTALS):
+        return None
+    said = dict(zip(TOTALS, head[1]))
+    try:
+        return (int(said["count"]), parse_yuan(said["totalAmount"], allow_zero=True),
+                parse_yuan(said["totalCommission"], allow_zero=True), said["fileDate"], said["platformNo"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _match(ctx: PlatformContext, day: dt.date, path: str, breaks: list) -> tuple[dict, dict]:

@@ -68,4 +68,4 @@ def _attempt(what: str, step: Callable, *args) -> None:
     try:
         step(*args)
     except EXPECTED as exc:
-        log.info("recovery: %s did not complete: %s", what, exc)
+        log.info("recovery: %s did not complete: %s %s", what, getattr(exc, "code", type(exc).__name__), exc)
