@@ -14,7 +14,7 @@ from bank_depository.protocol.money import parse_yuan
 from .bank_client import BankClient
 from .clock import PlatformClock, parse
 from .http import api
-from .services import jobs
+from .services import daily, wiring
 from .services.context import IdGenerator, PlatformContext, Settings
 from .storage.db import Store
 
@@ -84,9 +84,9 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
                                                        allow_zero=True),
                         public_url=cfg["PUBLIC_URL"], retries=int(cfg["RETRIES"]))
     ids = IdGenerator(int(cfg["ID_SEED"]) if cfg["ID_SEED"] is not None else None)
-    ctx = PlatformContext(store=store, clock=clock, bank=bank, settings=settings, ids=ids)
+    ctx = PlatformContext(store=store, clock=clock, bank=bank, settings=settings, ids=ids, outcomes=wiring.outcomes())
     app.extensions["wanxin.platform"] = ctx
-    scheduler = jobs.DailyScheduler(ctx)
+    scheduler = daily.DailyScheduler(ctx)
     app.extensions["wanxin.scheduler"] = scheduler
     api.install_errors(app)
     app.register_blueprint(api.bp)
