@@ -6,8 +6,10 @@ prints. Errors are one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
+from typing import Collection, Optional
 
 import click
 
@@ -16,6 +18,14 @@ KEY_FILES = ("bank_private.pem", "bank_public.pem", "platform_private.pem", "pla
 
 def _echo_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _echo_pairs(data: dict, as_json: bool) -> None:
+    if as_json:
+        _echo_json(data)
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
 
 
 # -- the operator credential -------------------------------------------------
@@ -179,7 +189,8 @@ def platform() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=53070, show_default=True,
               help="Port to bind; 0 picks a free port and prints it.")
 @click.option("--bank-url", envvar="WANXIN_BANK_URL", required=True, help="The bank's base URL [env WANXIN_BANK_URL].")
-@click.option("--public-url", default="", help="How the bank and browsers reach this platform (default: the bound address).")
+@click.option("--public-url", default="",
+              help="How the bank and browsers reach this platform (default: the bound address).")
 @click.option("--platform-no", default="wanxinp2p", show_default=True, help="This platform's number at the bank.")
 @click.option("--bank-profile", type=click.Choice(["modern", "legacy"]), default="modern", show_default=True,
               help="The bank's wire (legacy: the original Java depository's, under --bank-context-path).")
@@ -249,7 +260,8 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going) -> 
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--bank-url", envvar="WANXIN_BANK_URL", help="Run against this bank instead of starting one.")
 @click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Run against this platform instead of starting one.")
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the SQLite files in this directory.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of progress lines.")
 @click.option("--keep-going", is_flag=True, help="Continue after a failed step.")
 @sim_token_option
@@ -276,7 +288,8 @@ def scenario_validate(files) -> None:
 
 
 @main.command()
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the SQLite files in this directory.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def demo(keep, as_json) -> None:
     """The main job: the full-lifecycle scenario on embedded SQLite, then the
@@ -323,12 +336,16 @@ def demo(keep, as_json) -> None:
 
 
 # -- inspection -------------------------------------------------------------
-def _table(headers: list[str], rows: list[list], money: set[int] = frozenset()) -> None:
+_RULE_MATCHERS = ("service", "bizType", "userNo", "nth", "times", "probability", "seed", "code", "seconds")
+
+
+def _table(headers: list[str], rows: list[list], money: Collection[int] = frozenset()) -> None:
     """Aligned columns; money columns right-aligned."""
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        click.echo("  ".join(c.rjust(w) if i in money else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        line = "  ".join(c.rjust(w) if i in money else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        click.echo(line.rstrip())
         if n == 0:
             click.echo("  ".join("-" * w for w in widths))
 
@@ -353,15 +370,13 @@ class BankSource:
         if not url and not db:
             raise click.ClickException("give --bank-url (or set WANXIN_BANK_URL)" + (" or --db" if offline else ""))
         self.url, self.db = (url or "").rstrip("/"), db
-        self._conn = None
+        self._conn: Optional[sqlite3.Connection] = None
 
-    def conn(self):
+    def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            import sqlite3
-
             import sqlite_utils
 
-            if not self.db.exists():
+            if self.db is None or not self.db.exists():
                 raise click.ClickException(f"{self.db} does not exist")
             database = sqlite_utils.Database(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True))
             try:
@@ -448,11 +463,13 @@ def accounts_show(user_no, bank_url, db=None, as_json=False) -> None:
     _table(["available", "frozen", "card"], [[data["available"], data["frozen"], data["card"]]], money={0, 1, 2})
     click.echo("\nholds:")
     _table(["requestNo", "bizType", "projectNo", "amount", "remaining", "state"],
-           [[h["requestNo"], h["bizType"], h["projectNo"], h["amount"], h["remaining"], h["state"]] for h in data["holds"]],
+           [[h["requestNo"], h["bizType"], h["projectNo"], h["amount"], h["remaining"], h["state"]]
+            for h in data["holds"]],
            money={3, 4})
     click.echo("\nrecent postings:")
     _table(["at", "service", "requestNo", "account", "amount"],
-           [[e["at"][:19], e["service"], e["requestNo"], e["account"], e["amount"]] for e in data["entries"]], money={4})
+           [[e["at"][:19], e["service"], e["requestNo"], e["account"], e["amount"]] for e in data["entries"]],
+           money={4})
 
 
 @main.group()
@@ -469,7 +486,8 @@ def projects_list(bank_url, db=None, as_json=False) -> None:
     if as_json:
         return _echo_json(data)
     _table(["projectNo", "name", "borrower", "amount", "tendered", "status"],
-           [[p["projectNo"], p["name"], p["userNo"], p["amount"], p["tendered"], p["status"]] for p in data], money={3, 4})
+           [[p["projectNo"], p["name"], p["userNo"], p["amount"], p["tendered"], p["status"]] for p in data],
+           money={3, 4})
 
 
 @main.group()
@@ -536,7 +554,7 @@ def clock_show(bank_url, platform_url, as_json=False) -> None:
     data = {"bank": BankSource(bank_url, None, offline=False).get("/sim/clock")["now"]}
     if platform_url:
         data["platform"] = _http("GET", platform_url.rstrip("/") + "/sim/clock")["now"]
-    _echo_json(data) if as_json else [click.echo(f"{k}: {v}") for k, v in data.items()]
+    _echo_pairs(data, as_json)
 
 
 @clock.command("advance")
@@ -552,8 +570,9 @@ def clock_advance(seconds, days, bank_url, platform_url, as_json=False) -> None:
     bank = BankSource(bank_url, None, offline=False)
     data = {"bank": bank.send("POST", "/sim/clock", json={"advance_seconds": total})["now"]}
     if platform_url:
-        data["platform"] = _http("POST", platform_url.rstrip("/") + "/sim/clock", json={"advance_seconds": total})["now"]
-    _echo_json(data) if as_json else [click.echo(f"{k}: {v}") for k, v in data.items()]
+        data["platform"] = _http("POST", platform_url.rstrip("/") + "/sim/clock",
+                                 json={"advance_seconds": total})["now"]
+    _echo_pairs(data, as_json)
 
 
 @main.group()
@@ -569,8 +588,7 @@ def faults_list(bank_url, as_json=False) -> None:
     if as_json:
         return _echo_json(data)
     _table(["id", "action", "matchers", "matched", "fired"],
-           [[r["id"], r["action"], " ".join(f"{k}={r[k]}" for k in ("service", "bizType", "userNo", "nth", "times",
-                                                                     "probability", "seed", "code", "seconds") if k in r),
+           [[r["id"], r["action"], " ".join(f"{k}={r[k]}" for k in _RULE_MATCHERS if k in r),
              r["matched"], r["fired"]] for r in data["rules"]], money={3, 4})
     if data["log"]:
         click.echo("\nfired:")

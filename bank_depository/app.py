@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Optional
+from typing import Any, Optional
 
 from flask import Flask
 
@@ -17,7 +17,7 @@ from .storage import db
 
 log = logging.getLogger("wanxin.bank")
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "DATABASE": "bank.sqlite",
     "PRIVATE_KEY": None,        # PEM/Base64 text or a path to it
     "PLATFORMS": [],            # [{platform_no, public_key, algorithm?, notify_url?, profile?, name?}]
@@ -79,7 +79,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         text = signing.key_text(spec["public_key"])
         platform = Platform(platform_no=spec["platform_no"],
                             public_key=signing.load_public_key(text, allow_weak=profile == "legacy"),
-                            algorithm=spec.get("algorithm") or (signing.SHA1 if profile == "legacy" else signing.SHA256),
+                            algorithm=(spec.get("algorithm")
+                                       or (signing.SHA1 if profile == "legacy" else signing.SHA256)),
                             notify_url=spec.get("notify_url", ""), profile=profile, name=spec.get("name", ""))
         if platform.public_key.key_size < signing.MIN_BITS:
             log.warning("platform %s uses a %d-bit key: accepted only because its profile is legacy",

@@ -119,6 +119,8 @@ class CheckfileDownload:
             self.close()
         if held is None:
             raise CheckfileUnverified("the check file stream was empty")
+        if self._key is None:
+            raise CheckfileUnverified("no bank public key to verify the check file with")
         try:
             self.verified = verifier.check(held, self._key, self._file_date)
         except trailer.TrailerError as exc:

@@ -21,7 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import urljoin
 
 import requests
@@ -39,9 +39,11 @@ class _Deferred:
     """A WSGI app set after the socket exists (each side needs the other's URL)."""
 
     def __init__(self):
-        self.app = None
+        self.app: Optional[Callable] = None
 
     def __call__(self, environ, start_response):
+        if self.app is None:
+            raise RuntimeError("the app is not set yet")
         return self.app(environ, start_response)
 
 

@@ -60,7 +60,8 @@ STEPS: dict[str, tuple[str, set, set]] = {
     "expect_unknown": ("map", {"step"}, {"step"}),
     "expect_ledger_sound": ("none", set(), set()),
     "expect_reconciled": ("bool_or_map", {"date", "breaks", "auto_resolve"}, set()),
-    "list_claim": ("map", {"user", "project", "amount", "price", "fee_rate", "name"}, {"user", "project", "amount", "name"}),
+    "list_claim": ("map", {"user", "project", "amount", "price", "fee_rate", "name"},
+                   {"user", "project", "amount", "name"}),
     "buy_claim": ("map", {"user", "claim", "confirm"}, {"user", "claim"}),
     "cancel_claim": ("map", {"claim"}, {"claim"}),
 }

@@ -175,7 +175,8 @@ def confirm_loan(tx: Tx, p: Payload) -> dict:
         total += amount
         holds.append(hold)
     if commission > total:
-        raise BankError(codes.AMOUNT_MISMATCH, f"commission {format_fen(commission)} exceeds the loan {format_fen(total)}")
+        raise BankError(codes.AMOUNT_MISMATCH,
+                        f"commission {format_fen(commission)} exceeds the loan {format_fen(total)}")
     entry.move(ledger.available(pn, borrower), ledger.fee(pn), commission)
     tx.post(entry)
     for hold in holds:
@@ -194,7 +195,8 @@ def confirm_repayment(tx: Tx, p: Payload) -> dict:
     stated_total = p.amount("amount", default=None)
     hold = _frozen_hold(tx, pre, svc.BIZ_REPAYMENT, project_no)
     borrower = hold["user_no"]
-    lines, fees, principal_by_user = [], commission, {}
+    lines, fees = [], commission
+    principal_by_user: dict[str, int] = {}
     for d in details:
         user_no = d.text("userNo")
         principal = d.amount("amount", allow_zero=True)

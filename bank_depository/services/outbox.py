@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..protocol import codes, envelope, legacy, services as svc
 from ..protocol.money import format_fen
+from ..storage import db
 from .tx import Tx
 
 
@@ -21,8 +22,9 @@ def notification_payload(service: str, request_no: str, code: str, message: str,
     else:
         data["transactionStatus"] = "SUCCESS" if ok else "FAIL"
     data.update(extra)
-    if isinstance(data.get("amount"), int):
-        data["amount"] = format_fen(data["amount"])
+    amount = data.get("amount")
+    if isinstance(amount, int):
+        data["amount"] = format_fen(amount)
     return dict(sorted(data.items()))
 
 
@@ -53,7 +55,7 @@ def for_profile(profile: str, service: str, note: dict) -> dict:
 
 
 def enqueue(tx: Tx, payload: dict) -> int:
-    return tx.conn.execute(
+    return db.inserted_id(tx.conn.execute(
         "INSERT INTO notifications (platform_no, service_name, request_no, payload, state, next_attempt_at,"
         " created_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?)",
-        (tx.platform_no, tx.service, tx.request_no, envelope.dumps(payload), tx.now_iso, tx.now_iso)).lastrowid
+        (tx.platform_no, tx.service, tx.request_no, envelope.dumps(payload), tx.now_iso, tx.now_iso)))

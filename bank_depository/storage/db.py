@@ -32,6 +32,14 @@ def connect(path: Union[str, Path]) -> sqlite3.Connection:
     return conn
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an ``INSERT`` just created (sqlite3 types it Optional; after an INSERT it is set)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return rowid
+
+
 def init_schema(conn: sqlite3.Connection, package: str = "bank_depository.storage") -> None:
     sql = resources.files(package).joinpath("schema.sql").read_text(encoding="utf-8")
     conn.executescript(sql)

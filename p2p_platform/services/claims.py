@@ -44,7 +44,8 @@ def _saleable_problem(conn, ctx: PlatformContext, project_no: str) -> str | None
     if conn.execute("SELECT 1 FROM repayment_plans WHERE project_no = ? AND status <> 'PAID' AND due_date < ?",
                     (project_no, today)).fetchone():
         return "the project has an overdue period"
-    if conn.execute("SELECT 1 FROM repayment_plans WHERE project_no = ? AND status = 'FROZEN'", (project_no,)).fetchone():
+    if conn.execute("SELECT 1 FROM repayment_plans WHERE project_no = ? AND status = 'FROZEN'",
+                    (project_no,)).fetchone():
         return "a repayment of the project is being settled; try after it"
     return None
 
@@ -69,15 +70,17 @@ def list_claim(ctx: PlatformContext, data: dict) -> dict:
             raise PlatformError("CLAIM_NOT_SALEABLE", problem, 409)
         held = sum(r["principal"] for r in _unpaid_rows(conn, p["project_no"], seller["user_no"]))
         listed = conn.execute("SELECT COALESCE(SUM(principal), 0) FROM claims WHERE project_no = ? AND seller = ?"
-                              " AND status IN ('LISTED', 'RESERVED')", (p["project_no"], seller["user_no"])).fetchone()[0]
+                              " AND status IN ('LISTED', 'RESERVED')",
+                              (p["project_no"], seller["user_no"])).fetchone()[0]
         if held == 0:
             raise PlatformError("NO_CLAIM", f"{seller['username']} holds no unpaid principal in this project", 409)
         if principal > held - listed:
             raise PlatformError("CLAIM_OVER_HELD", f"{seller['username']} holds {format_fen(held)}, of which"
                                 f" {format_fen(listed)} is already listed; cannot list {format_fen(principal)}", 409)
-        conn.execute("INSERT INTO claims (claim_no, project_no, seller, principal, price, fee_rate, fee, status, created_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, 'LISTED', ?)", (claim_no, p["project_no"], seller["user_no"],
-                                                                    principal, price, str(fee_rate), fee, ctx.now_iso()))
+        conn.execute("INSERT INTO claims (claim_no, project_no, seller, principal, price, fee_rate, fee, status,"
+                     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'LISTED', ?)",
+                     (claim_no, p["project_no"], seller["user_no"], principal, price, str(fee_rate), fee,
+                      ctx.now_iso()))
     return claim_view(ctx, claim_no)
 
 
@@ -122,7 +125,8 @@ def confirm(ctx: PlatformContext, claim_no: str) -> dict:
         raise PlatformError("CLAIM_STATUS", f"the claim is {c['status']}, not RESERVED", 409)
     request_no = c["confirm_request_no"]
     if request_no is None:
-        payload = {"requestNo": ctx.ids.new("REQ"), "preRequestNo": c["freeze_request_no"], "projectNo": c["project_no"],
+        payload = {"requestNo": ctx.ids.new("REQ"), "preRequestNo": c["freeze_request_no"],
+                   "projectNo": c["project_no"],
                    "sellerUserNo": c["seller"], "claimAmount": format_fen(c["principal"]),
                    "amount": format_fen(c["price"]), "commission": format_fen(c["fee"])}
         with ctx.store.write() as conn:
@@ -150,7 +154,8 @@ def confirm(ctx: PlatformContext, claim_no: str) -> dict:
 
 def _move_receivables(conn, project_no: str, seller: str, buyer: str, principal: int) -> None:
     rows = _unpaid_rows(conn, project_no, seller)
-    parts = transfer.buyer_parts([transfer.Row(r["principal"], r["interest"], r["commission"]) for r in rows], principal)
+    parts = transfer.buyer_parts([transfer.Row(r["principal"], r["interest"], r["commission"]) for r in rows],
+                                 principal)
     for row, part in zip(rows, parts):
         if part == transfer.Row(row["principal"], row["interest"], row["commission"]):
             conn.execute("UPDATE receivable_plans SET user_no = ? WHERE id = ?", (buyer, row["id"]))
@@ -158,7 +163,8 @@ def _move_receivables(conn, project_no: str, seller: str, buyer: str, principal:
         if part == transfer.Row(0, 0, 0):
             continue
         conn.execute("UPDATE receivable_plans SET principal = principal - ?, interest = interest - ?,"
-                     " commission = commission - ? WHERE id = ?", (part.principal, part.interest, part.commission, row["id"]))
+                     " commission = commission - ? WHERE id = ?",
+                     (part.principal, part.interest, part.commission, row["id"]))
         conn.execute("INSERT INTO receivable_plans (plan_id, project_no, tender_request_no, user_no, period, due_date,"
                      " principal, interest, commission) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (row["plan_id"], project_no, row["tender_request_no"], buyer, row["period"], row["due_date"],

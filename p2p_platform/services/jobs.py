@@ -7,6 +7,7 @@ QUERY_TRANSACTION, and the outcome is applied to the object it belongs to.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from . import agent, claims, consumer, repayment, transactions
 from .context import PlatformContext
@@ -36,8 +37,9 @@ def recover(ctx: PlatformContext) -> dict:
     for t in ctx.store.all("SELECT request_no FROM tenders WHERE status = 'PENDING'"):
         if t["request_no"] not in still:
             transactions.settle_tender(ctx, t["request_no"])
-    for p in ctx.store.all("SELECT project_no, miscarry_request_no FROM projects WHERE status IN ('COLLECTING', 'FULLY')"
-                           " AND (miscarry_request_no IS NOT NULL OR EXISTS (SELECT 1 FROM tenders t WHERE"
+    for p in ctx.store.all("SELECT project_no, miscarry_request_no FROM projects"
+                           " WHERE status IN ('COLLECTING', 'FULLY') AND (miscarry_request_no IS NOT NULL"
+                           " OR EXISTS (SELECT 1 FROM tenders t WHERE"
                            " t.project_no = projects.project_no AND t.cancel_request_no IS NOT NULL))"):
         started = [p["miscarry_request_no"]] + [t["cancel_request_no"] for t in ctx.store.all(
             "SELECT cancel_request_no FROM tenders WHERE project_no = ?", (p["project_no"],))]
@@ -59,7 +61,8 @@ def recover(ctx: PlatformContext) -> dict:
             claims.confirm(ctx, c["claim_no"])
         except Exception:  # still unknown: stays reserved with its hold
             pass
-    for plan in ctx.store.all("SELECT * FROM repayment_plans WHERE status = 'UNPAID' AND freeze_request_no IS NOT NULL"):
+    for plan in ctx.store.all("SELECT * FROM repayment_plans"
+                              " WHERE status = 'UNPAID' AND freeze_request_no IS NOT NULL"):
         rec = ctx.store.one("SELECT * FROM depository_records WHERE request_no = ?", (plan["freeze_request_no"],))
         if rec and rec["status"] == agent.SYNCED:
             repayment._enqueue_confirm(ctx, plan["id"], plan["freeze_request_no"])
@@ -75,7 +78,7 @@ def daily(ctx: PlatformContext, today: dt.date | None = None) -> dict:
     """What runs once a business day: recovery, expiry (流标), repayments, outbox, and
     yesterday's reconciliation (stored)."""
     today = today or ctx.clock.today()
-    out = {"recovery": recover(ctx)}
+    out: dict[str, Any] = {"recovery": recover(ctx)}
     expired = []
     limit = (today - dt.timedelta(days=ctx.settings.miscarry_days)).isoformat()
     for p in ctx.store.all("SELECT project_no FROM projects WHERE status = 'COLLECTING' AND approved_at < ?", (limit,)):
@@ -105,7 +108,7 @@ class DailyScheduler:
         self.ctx = ctx
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
     def due(self) -> bool:
         row = self.ctx.store.one("SELECT value FROM meta WHERE key = 'daily.last'")

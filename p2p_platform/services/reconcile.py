@@ -158,8 +158,8 @@ def _match(ctx: PlatformContext, day: dt.date, path: str, breaks: list) -> tuple
                    " ON d.request_no = l.request_no WHERE d.request_no IS NULL"):
             breaks.append({"kind": "missing_at_platform", "requestNo": r[0], "service": r[1], "userNo": r[2],
                            "detail": "the bank moved money the platform has no record of"})
-        for r in q("SELECT l.request_no, l.service, d.user_no, d.status FROM recon.lines l JOIN main.depository_records d"
-                   " ON d.request_no = l.request_no WHERE d.status <> 1"):
+        for r in q("SELECT l.request_no, l.service, d.user_no, d.status FROM recon.lines l"
+                   " JOIN main.depository_records d ON d.request_no = l.request_no WHERE d.status <> 1"):
             state = {0: "still waiting (unsynced)", 2: "failed"}[r[3]]
             breaks.append({"kind": "status_mismatch", "requestNo": r[0], "service": r[1], "userNo": r[2],
                            "detail": f"bank SUCCESS, platform {state}"})

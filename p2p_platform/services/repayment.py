@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from bank_depository.protocol import services as svc
 from bank_depository.protocol.money import format_fen
@@ -40,8 +41,8 @@ def generate_plans(conn, ctx: PlatformContext, project_no: str) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?)", (project_no, period.period, due, period.principal, period.interest,
                                               period.platform_fee, period.amount)).lastrowid
         conn.executemany(
-            "INSERT INTO receivable_plans (plan_id, project_no, tender_request_no, user_no, period, due_date, principal,"
-            " interest, commission) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO receivable_plans (plan_id, project_no, tender_request_no, user_no, period, due_date,"
+            " principal, interest, commission) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(plan_id, project_no, t["request_no"], t["user_no"], period.period, due, share.principal, share.interest,
               share.commission) for t, share in zip(tenders, period.investors)])
 
@@ -55,7 +56,8 @@ def due_plans(ctx: PlatformContext, today: dt.date) -> list:
 def run_repayments(ctx: PlatformContext, today: dt.date | None = None) -> dict:
     """The daily job: freeze every due or overdue unpaid plan, then deliver the outbox."""
     today = today or ctx.clock.today()
-    report = {"date": today.isoformat(), "frozen": [], "overdue": [], "unknown": [], "paid": [], "failed": []}
+    report: dict[str, Any] = {"date": today.isoformat(), "frozen": [], "overdue": [], "unknown": [], "paid": [],
+                              "failed": []}
     for plan in due_plans(ctx, today):
         outcome = _freeze(ctx, plan)
         report[outcome].append(f"{plan['project_no']}#{plan['period']}")
@@ -66,7 +68,10 @@ def run_repayments(ctx: PlatformContext, today: dt.date | None = None) -> dict:
 
 
 def _freeze(ctx: PlatformContext, plan) -> str:
-    borrower = ctx.store.one("SELECT borrower FROM projects WHERE project_no = ?", (plan["project_no"],))["borrower"]
+    project = ctx.store.one("SELECT borrower FROM projects WHERE project_no = ?", (plan["project_no"],))
+    if project is None:
+        raise LookupError(f"plan {plan['id']} names no project {plan['project_no']}")
+    borrower = project["borrower"]
     request_no = plan["freeze_request_no"]
     if request_no is None:
         payload = {"requestNo": ctx.ids.new("REQ"), "userNo": borrower, "bizType": svc.BIZ_REPAYMENT,
@@ -121,20 +126,22 @@ def _enqueue_confirm(ctx: PlatformContext, plan_id: int, freeze_request_no: str)
 
 def process_outbox(ctx: PlatformContext) -> dict:
     """Deliver pending CONFIRM_REPAYMENT messages; mark plans paid once the bank confirms."""
-    result = {"paid": [], "failed": [], "pending": []}
+    result: dict[str, list[str]] = {"paid": [], "failed": [], "pending": []}
     for row in ctx.store.all("SELECT * FROM outbox WHERE state = 'PENDING' ORDER BY id"):
         try:
             reply = agent.send(ctx, row["request_no"])
         except OutcomeUnknown as exc:
             with ctx.store.write() as conn:
-                conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", (str(exc), row["id"]))
+                conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                             (str(exc), row["id"]))
             result["pending"].append(row["request_no"])
             continue
         with ctx.store.write() as conn:
             plan = conn.execute("SELECT * FROM repayment_plans WHERE id = ?", (int(row["ref"]),)).fetchone()
             label = f"{plan['project_no']}#{plan['period']}"
             if reply.ok:
-                conn.execute("UPDATE repayment_plans SET status = 'PAID', paid_at = ? WHERE id = ? AND status = 'FROZEN'",
+                conn.execute("UPDATE repayment_plans SET status = 'PAID', paid_at = ?"
+                             " WHERE id = ? AND status = 'FROZEN'",
                              (ctx.now_iso(), plan["id"]))
                 conn.execute("UPDATE receivable_plans SET status = 'PAID', paid_at = ? WHERE plan_id = ?",
                              (ctx.now_iso(), plan["id"]))
@@ -162,7 +169,8 @@ def _settle_project_if_done(ctx: PlatformContext, project_no: str) -> None:
     except Exception:  # the bank's status is cosmetic here; retried by the next daily run
         return
     with ctx.store.write() as conn:
-        conn.execute("UPDATE projects SET status = 'SETTLED' WHERE project_no = ? AND status = 'REPAYING'", (project_no,))
+        conn.execute("UPDATE projects SET status = 'SETTLED' WHERE project_no = ? AND status = 'REPAYING'",
+                     (project_no,))
 
 
 def plans_view(ctx: PlatformContext, project_no: str) -> list[dict]:

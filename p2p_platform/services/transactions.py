@@ -55,7 +55,8 @@ def create_project(ctx: PlatformContext, data: dict) -> dict:
             raise PlatformError("PROJECT_EXISTS", f"a project named {name} exists", 409)
         conn.execute(
             "INSERT INTO projects (project_no, name, borrower, amount, annual_rate, periods, method, status,"
-            " borrower_commission_rate, investor_commission_rate, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'DRAFT', ?, ?, ?)",
+            " borrower_commission_rate, investor_commission_rate, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'DRAFT', ?, ?, ?)",
             (project_no, name, borrower["user_no"], amount, str(rate), periods, method,
              str(s.borrower_commission_rate), str(s.investor_commission_rate), ctx.now_iso()))
     return project_view(ctx, project_no)
@@ -74,14 +75,16 @@ def approve_project(ctx: PlatformContext, project_no: str) -> dict:
         with ctx.store.write() as conn:
             request_no = agent.record(conn, ctx, svc.CREATE_PROJECT, payload, object_type="PROJECT",
                                       object_id=p["project_no"], amount=p["amount"], user_no=p["borrower"])
-            conn.execute("UPDATE projects SET create_request_no = ? WHERE project_no = ?", (request_no, p["project_no"]))
+            conn.execute("UPDATE projects SET create_request_no = ? WHERE project_no = ?",
+                         (request_no, p["project_no"]))
     reply = outcomes.deliver(ctx, request_no)
     if not reply.ok:
         with ctx.store.write() as conn:
             conn.execute("UPDATE projects SET create_request_no = NULL WHERE project_no = ?", (p["project_no"],))
         raise outcomes.refused(reply)
     with ctx.store.write() as conn:
-        conn.execute("UPDATE projects SET status = 'COLLECTING', approved_at = ? WHERE project_no = ? AND status = 'DRAFT'",
+        conn.execute("UPDATE projects SET status = 'COLLECTING', approved_at = ?"
+                     " WHERE project_no = ? AND status = 'DRAFT'",
                      (ctx.now_iso(), p["project_no"]))
     return project_view(ctx, p["project_no"])
 
@@ -102,7 +105,8 @@ def tender(ctx: PlatformContext, project_no: str, user_no: str, amount_text) -> 
     amount = consumer.money(amount_text)
     available = consumer.bank_balances(ctx, investor["user_no"])["available"]
     if available < amount:
-        raise PlatformError("BALANCE_NOT_ENOUGH", f"available {format_fen(available)}, tender {format_fen(amount)}", 409)
+        raise PlatformError("BALANCE_NOT_ENOUGH",
+                            f"available {format_fen(available)}, tender {format_fen(amount)}", 409)
     payload = {"requestNo": ctx.ids.new("REQ"), "userNo": investor["user_no"], "bizType": svc.BIZ_TENDER,
                "amount": format_fen(amount), "projectNo": p["project_no"]}
     with ctx.store.write() as conn:
@@ -113,7 +117,8 @@ def tender(ctx: PlatformContext, project_no: str, user_no: str, amount_text) -> 
         if problem:
             raise PlatformError(problem[0], problem[1], 409)
         agent.record(conn, ctx, svc.USER_AUTO_PRE_TRANSACTION, payload, object_type="TENDER",
-                     object_id=payload["requestNo"], amount=amount, user_no=investor["user_no"], biz_type=svc.BIZ_TENDER)
+                     object_id=payload["requestNo"], amount=amount, user_no=investor["user_no"],
+                     biz_type=svc.BIZ_TENDER)
         conn.execute("INSERT INTO tenders (request_no, project_no, user_no, amount, status, created_at)"
                      " VALUES (?, ?, ?, ?, 'PENDING', ?)", (payload["requestNo"], p["project_no"], investor["user_no"],
                                                             amount, ctx.now_iso()))
@@ -133,7 +138,8 @@ def settle_tender(ctx: PlatformContext, request_no: str, raise_errors: bool = Fa
         t = conn.execute("SELECT * FROM tenders WHERE request_no = ?", (request_no,)).fetchone()
         if t["status"] != "PENDING":
             return
-        conn.execute("UPDATE tenders SET status = ? WHERE request_no = ?", ("FROZEN" if reply.ok else "FAILED", request_no))
+        conn.execute("UPDATE tenders SET status = ? WHERE request_no = ?",
+                     ("FROZEN" if reply.ok else "FAILED", request_no))
         p = conn.execute("SELECT * FROM projects WHERE project_no = ?", (t["project_no"],)).fetchone()
         if reply.ok and _remaining(conn, p) == 0 and p["status"] == "COLLECTING" and not conn.execute(
                 "SELECT 1 FROM tenders WHERE project_no = ? AND status = 'PENDING'", (p["project_no"],)).fetchone():
@@ -173,7 +179,8 @@ def approve_loan(ctx: PlatformContext, project_no: str, commission_text=None) ->
             conn.execute("UPDATE projects SET loan_request_no = NULL WHERE project_no = ?", (p["project_no"],))
         raise outcomes.refused(reply)
     with ctx.store.write() as conn:
-        if conn.execute("UPDATE projects SET status = 'LOANED', loan_date = ? WHERE project_no = ? AND status = 'FULLY'",
+        if conn.execute("UPDATE projects SET status = 'LOANED', loan_date = ?"
+                        " WHERE project_no = ? AND status = 'FULLY'",
                         (ctx.clock.today().isoformat(), p["project_no"])).rowcount:
             conn.execute("UPDATE tenders SET status = 'LOANED' WHERE project_no = ? AND status = 'FROZEN'",
                          (p["project_no"],))
@@ -227,7 +234,8 @@ def miscarry(ctx: PlatformContext, project_no: str) -> dict:
                 request_no = agent.record(conn, ctx, svc.CANCEL_PRE_TRANSACTION, payload, object_type="TENDER",
                                           object_id=t["request_no"], amount=t["amount"], user_no=t["user_no"],
                                           biz_type=svc.BIZ_TENDER)
-                conn.execute("UPDATE tenders SET cancel_request_no = ? WHERE request_no = ?", (request_no, t["request_no"]))
+                conn.execute("UPDATE tenders SET cancel_request_no = ? WHERE request_no = ?",
+                             (request_no, t["request_no"]))
         reply = outcomes.deliver(ctx, request_no)
         if not reply.ok and reply.code != codes.HOLD_NOT_FROZEN:
             raise outcomes.refused(reply)
@@ -241,6 +249,8 @@ def miscarry(ctx: PlatformContext, project_no: str) -> dict:
 
 def tender_view(ctx: PlatformContext, request_no: str) -> dict:
     t = ctx.store.one("SELECT * FROM tenders WHERE request_no = ?", (request_no,))
+    if t is None:
+        raise not_found(f"tender {request_no}")
     return {"requestNo": t["request_no"], "projectNo": t["project_no"], "userNo": t["user_no"],
             "amount": format_fen(t["amount"]), "status": t["status"], "createdAt": t["created_at"]}
 
@@ -250,7 +260,8 @@ def project_view(ctx: PlatformContext, project_no: str, detail: bool = False) ->
     tenders = ctx.store.all("SELECT * FROM tenders WHERE project_no = ? ORDER BY created_at, request_no",
                             (p["project_no"],))
     taken = sum(t["amount"] for t in tenders if t["status"] in ("PENDING", "FROZEN", "LOANED"))
-    out = {"projectNo": p["project_no"], "name": p["name"], "borrower": p["borrower"], "amount": format_fen(p["amount"]),
+    out = {"projectNo": p["project_no"], "name": p["name"], "borrower": p["borrower"],
+           "amount": format_fen(p["amount"]),
            "annualRate": p["annual_rate"], "periods": p["periods"], "method": p["method"], "status": p["status"],
            "tendered": format_fen(taken), "remaining": format_fen(p["amount"] - taken), "loanDate": p["loan_date"]}
     if detail:

@@ -68,7 +68,8 @@ def served_bank(tmp_path):
                "--workers", "2", "--password-iterations", "1000", "--sim-token", app.config["SIM_TOKEN"]),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
     lines: "queue.Queue[str]" = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    pump = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+    pump.start()
     try:
         url = None
         while url is None:
@@ -87,6 +88,8 @@ def served_bank(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the group this test started, by its id
             proc.wait(timeout=10)
+        pump.join(timeout=10)  # EOF once the server is gone; then the pipe can be closed
+        proc.stdout.close()
         stderr.close()
         app.extensions["wanxin.dispatcher"].stop()
         app.extensions["wanxin.bank"].database.close()
