@@ -99,19 +99,18 @@ def bank() -> None:
 def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, profile: str,
                 algorithm: str | None, password_iterations: int, frozen_clock: bool,
                 context_path: str = "/wanxindepository") -> dict:
-    for name in ("bank_private.pem", "platform_public.pem"):
-        if not (keys_dir / name).exists():
-            raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
-    return {
-        "DATABASE": str(db),
-        "PRIVATE_KEY": (keys_dir / "bank_private.pem").read_text(),
-        "PLATFORMS": [{"platform_no": platform_no, "public_key": (keys_dir / "platform_public.pem").read_text(),
-                       "notify_url": notify_url, "profile": profile, "algorithm": algorithm}],
-        "PASSWORD_ITERATIONS": password_iterations,
-        "CLOCK_FROZEN": frozen_clock,
-        "DISPATCHER_THREAD": True,
-        "LEGACY_CONTEXT_PATH": context_path,
-    }
+    from bank_depository import config
+    from bank_depository.protocol.keyfiles import MissingKeyFile
+
+    try:
+        return config.bank_config(
+            db, keys_dir=keys_dir,
+            platforms=[{"platform_no": platform_no, "notify_url": notify_url, "profile": profile,
+                        "algorithm": algorithm}],
+            PASSWORD_ITERATIONS=password_iterations, CLOCK_FROZEN=frozen_clock, DISPATCHER_THREAD=True,
+            LEGACY_CONTEXT_PATH=context_path)
+    except MissingKeyFile as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @bank.command("serve")
@@ -200,16 +199,17 @@ def platform() -> None:
 def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, bank_profile, bank_context_path,
                    workers) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
+    from bank_depository.protocol.keyfiles import MissingKeyFile
     from p2p_platform.app import create_app
+    from p2p_platform.config import platform_config
     from serving import serve
 
-    for name in ("platform_private.pem", "bank_public.pem"):
-        if not (keys_dir / name).exists():
-            raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
-    config = {"DATABASE": str(db), "PRIVATE_KEY": (keys_dir / "platform_private.pem").read_text(),
-              "BANK_PUBLIC_KEY": (keys_dir / "bank_public.pem").read_text(), "BANK_URL": bank_url,
-              "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url, "DAILY_JOB_THREAD": True,
-              "BANK_PROFILE": bank_profile, "BANK_CONTEXT_PATH": bank_context_path}
+    try:
+        config = platform_config(db, keys_dir=keys_dir, bank_url=bank_url, PLATFORM_NO=platform_no,
+                                 PUBLIC_URL=public_url, DAILY_JOB_THREAD=True, BANK_PROFILE=bank_profile,
+                                 BANK_CONTEXT_PATH=bank_context_path)
+    except MissingKeyFile as exc:
+        raise click.ClickException(str(exc)) from None
     create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})  # fail fast
     bound: dict = {}
 

@@ -34,9 +34,6 @@ class Payload:
             return default
         return self._data[real]
 
-    def has(self, key: str) -> bool:
-        return self.raw(key, None) is not None
-
     def text(self, key: str, default: Any = _MISSING, *, max_len: int = 256) -> str:
         value = self.raw(key, default)
         if value is default and default is not _MISSING:
