@@ -407,21 +407,19 @@ class BankSource:
 
 
 def _http(method: str, url: str, **kw):
+    """One JSON call with the operator credential; every failure becomes a one-line ClickException."""
     import requests
 
-    kw["headers"] = {**_operator_headers(), **kw.get("headers", {})}
+    from bank_depository.client import SimClient, SimError
+
     try:
-        resp = requests.request(method, url, timeout=60, **kw)
+        return SimClient("", _operator_token(), timeout=60).request(method, url, **kw)
     except requests.RequestException as exc:
         raise click.ClickException(f"cannot reach {url}: {type(exc).__name__}") from None
-    try:
-        body = resp.json()
-    except ValueError:
-        raise click.ClickException(f"{url} answered HTTP {resp.status_code} without JSON") from None
-    if resp.status_code >= 400:
-        err = body.get("error", {}) if isinstance(body, dict) else {}
-        raise click.ClickException(f"{err.get('code', resp.status_code)}: {err.get('message', resp.text[:200])}")
-    return body
+    except SimError as exc:
+        if not exc.json_body:
+            raise click.ClickException(f"{url} answered HTTP {exc.status} without JSON") from None
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
 
 
 def bank_options(offline: bool = True):

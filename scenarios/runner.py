@@ -18,7 +18,8 @@ from typing import Callable, Optional
 import requests
 
 from bank_depository.domain.identity import id_check_char
-from bank_depository.protocol import codes, operator
+from bank_depository.client import SimClient, SimError
+from bank_depository.protocol import codes
 
 from . import spec
 from .harness import GatewayError, Sandbox, UserAgent
@@ -82,7 +83,6 @@ class Runner:
                  sandbox: Optional[Sandbox] = None, echo: Callable[[str], None] = print,
                  keep_going: bool = False, run_tag: Optional[int] = None, sim_token: Optional[str] = None):
         self.s = scenario
-        self.sim_headers = operator.header(sim_token or (sandbox.sim_token if sandbox is not None else None))
         self.bank_url = bank_url.rstrip("/")
         self.platform_url = platform_url.rstrip("/")
         self.sandbox = sandbox
@@ -93,6 +93,9 @@ class Runner:
             # Loopback only: skip reading proxy settings from the environment on every request (~0.25 ms each).
             self.http.trust_env = False
         self.agent = UserAgent(self.http)
+        token = sim_token or (sandbox.sim_token if sandbox is not None else None)
+        self.bank_client = SimClient(self.bank_url, token, session=self.http, timeout=120)
+        self.platform_client = SimClient(self.platform_url, session=self.http, timeout=120)
         self.tag = run_tag if run_tag is not None else 0
         self.users: dict[str, str] = {}      # actor -> platform userNo
         self.projects: dict[str, str] = {}   # scenario name -> projectNo
@@ -100,25 +103,18 @@ class Runner:
         self.touched_days: set[str] = set()
 
     # -- http -------------------------------------------------------------
-    def _call(self, method: str, url: str, **kw):
-        resp = self.http.request(method, url, timeout=120, **kw)
+    @staticmethod
+    def _call(client: SimClient, method: str, path: str, **kw):
         try:
-            body = resp.json()
-        except ValueError:
-            body = {"raw": resp.text}
-        if resp.status_code >= 400 or (isinstance(body, dict) and "error" in body and resp.status_code != 200):
-            err = body.get("error", {}) if isinstance(body, dict) else {}
-            raise StepError(str(err.get("code", resp.status_code)), str(err.get("message", resp.text[:200])))
-        if resp.status_code == 202:
-            err = body.get("error", {})
-            raise StepError(str(err.get("code", "OUTCOME_UNKNOWN")), str(err.get("message", "")))
-        return body
+            return client.request(method, path, **kw)
+        except SimError as exc:
+            raise StepError(exc.code, exc.message) from None
 
     def bank(self, method: str, path: str, **kw):
-        return self._call(method, self.bank_url + path, headers=self.sim_headers, **kw)
+        return self._call(self.bank_client, method, path, **kw)
 
     def platform(self, method: str, path: str, **kw):
-        return self._call(method, self.platform_url + path, **kw)
+        return self._call(self.platform_client, method, path, **kw)
 
     # -- running ----------------------------------------------------------
     def run(self) -> RunResult:
