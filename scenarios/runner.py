@@ -163,7 +163,7 @@ class Runner:
         self.touched_days.add(self.platform("GET", "/sim/clock")["now"][:10])
 
     def execute(self, step: spec.Step) -> str:
-        handler = getattr(self, "step_" + step.name)
+        handler = getattr(self, spec.STEPS[step.name].runner)
         out = handler(step.arg)
         if not step.name.startswith("expect_"):
             self._touch()
