@@ -4,6 +4,7 @@ Their settings live in ``pyproject.toml``; a failure lists every ``file:line`` t
 """
 from __future__ import annotations
 
+import configparser
 import pathlib
 import shutil
 import subprocess
@@ -33,3 +34,11 @@ def test_ruff_finds_nothing_to_fix():
 def test_mypy_finds_no_type_errors():
     done = _run([sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", "/dev/null"])
     assert done.returncode == 0, "mypy failed (file:line: error):\n" + done.stdout + done.stderr
+
+
+def test_pytest_runs_with_strict_markers_and_warnings_as_errors():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg", encoding="utf-8")
+    section = cfg["tool:pytest"]
+    assert "--strict-markers" in section["addopts"].split()
+    assert "error" in [line.strip() for line in section["filterwarnings"].splitlines()]
