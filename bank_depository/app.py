@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Optional
+from typing import Any, Optional
 
 from flask import Flask
 
@@ -17,7 +17,7 @@ from .storage import db
 
 log = logging.getLogger("wanxin.bank")
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "DATABASE": "bank.sqlite",
     "PRIVATE_KEY": None,        # PEM/Base64 text or a path to it
     "PLATFORMS": [],            # [{platform_no, public_key, algorithm?, notify_url?, profile?, name?}]

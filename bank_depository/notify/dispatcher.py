@@ -27,7 +27,6 @@ log = logging.getLogger("wanxin.bank.notify")
 
 #: Seconds to wait after failed attempt k (1-based): the RocketMQ-style ladder.
 DEFAULT_SCHEDULE = (10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600)
-MAX_ATTEMPTS = len(DEFAULT_SCHEDULE) + 1  # 16 attempts in all
 LEASE_SECONDS = 60
 #: How a fault-rule delay is written in a notification's history (never counted as an attempt).
 DELAYED = "delayed by fault rule "

@@ -50,7 +50,8 @@ def query_string(fields: Mapping[str, str]) -> str:
     return "&".join(f"{name}={java_url_encode(str(fields[name]))}" for name in QUERY_ORDER)
 
 
-def resp_data(data: Mapping[str, Any], service: str = "", payload: Optional[Mapping[str, Any]] = None) -> dict:
+def resp_data(data: Mapping[str, Any], service: str = "",
+              payload: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
     """Our respData with the original's semantics: ``status`` 1 for anything processed, and
     ``bizType`` on every USER_AUTO_PRE_TRANSACTION answer (the original sets it on refusals too)."""
     out = dict(data)

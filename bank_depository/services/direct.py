@@ -219,7 +219,8 @@ def confirm_repayment(tx: Tx, p: Payload) -> dict:
     stated_total = p.amount("amount", default=None)
     hold = _frozen_hold(tx, pre, svc.BIZ_REPAYMENT, project_no)
     borrower = hold["user_no"]
-    lines, fees, principal_by_user = [], commission, {}
+    lines, fees = [], commission
+    principal_by_user: dict[str, int] = {}
     for d in details:
         user_no = d.text("userNo")
         principal = d.amount("amount", allow_zero=True)

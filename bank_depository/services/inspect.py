@@ -57,11 +57,13 @@ def account(conn: sqlite3.Connection, user_no: str, platform_no: Optional[str] =
 def holds(conn: sqlite3.Connection, *, user_no: str = "", project_no: str = "", state: str = "",
           platform_no: str = "") -> list[dict]:
     where, args = [], []
-    for col, value in (("user_no", user_no), ("project_no", project_no), ("state", state), ("platform_no", platform_no)):
+    for col, value in (("user_no", user_no), ("project_no", project_no), ("state", state),
+                       ("platform_no", platform_no)):
         if value:
             where.append(f"{col} = ?")
             args.append(value)
-    sql = "SELECT * FROM holds" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at, request_no"
+    sql = ("SELECT * FROM holds" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY created_at, request_no")
     return [{"requestNo": r["request_no"], "userNo": r["user_no"], "projectNo": r["project_no"],
              "bizType": r["biz_type"], "amount": format_fen(r["amount"]), "remaining": format_fen(r["remaining"]),
              "state": r["state"], "settledBy": r["settled_by"], "createdAt": r["created_at"]}

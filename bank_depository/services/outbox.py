@@ -10,6 +10,7 @@ from typing import Optional
 
 from ..protocol import codes, envelope, services as svc
 from ..protocol.money import format_fen
+from ..storage import db
 from .tx import Tx
 
 
@@ -23,15 +24,16 @@ def notification_payload(service: str, request_no: str, code: str, message: str,
     else:
         data["transactionStatus"] = "SUCCESS" if ok else "FAIL"
     data.update(extra)
-    if isinstance(data.get("amount"), int):
-        data["amount"] = format_fen(data["amount"])
+    amount = data.get("amount")
+    if isinstance(amount, int):
+        data["amount"] = format_fen(amount)
     return dict(sorted(data.items()))
 
 
 def enqueue(tx: Tx, payload: dict, text: Optional[str] = None) -> int:
     """Queue ``payload`` for the request's platform; ``text`` is its JSON as the platform's profile writes it."""
-    return tx.conn.execute(
+    return db.inserted_id(tx.conn.execute(
         "INSERT INTO notifications (platform_no, service_name, request_no, payload, state, next_attempt_at,"
         " created_at) VALUES (?, ?, ?, ?, 'PENDING', ?, ?)",
         (tx.platform_no, tx.service, tx.request_no, envelope.dumps(payload) if text is None else text, tx.now_iso,
-         tx.now_iso)).lastrowid
+         tx.now_iso)))
