@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Optional
+from typing import Any, Optional
 
 from flask import Flask
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
-from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
+from .http import checkfile_view, console_view, errors, filters, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 from .protocol import legacy as legacy_wire, operator, signing
 from .services.context import BankContext, Platform, register_platform
@@ -17,7 +17,7 @@ from .storage import db
 
 log = logging.getLogger("wanxin.bank")
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "DATABASE": "bank.sqlite",
     "PRIVATE_KEY": None,        # PEM/Base64 text or a path to it
     "PLATFORMS": [],            # [{platform_no, public_key, algorithm?, notify_url?, profile?, name?}]
@@ -29,6 +29,10 @@ DEFAULTS = {
     "NOTIFY_TIMEOUT": 5.0,
     "LEGACY_CONTEXT_PATH": legacy_wire.DEFAULT_CONTEXT_PATH,  # where the original's routes live (legacy profile)
     "SIM_TOKEN": None,          # the operator credential; None: read or generate <db>.sim-token
+    "SECRET_KEY": None,         # signs the console's session cookie; None: derived from SIM_TOKEN (HMAC)
+    "SESSION_COOKIE_NAME": "wanxin_console",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Strict",
 }
 PROFILES = ("modern", legacy_wire.PROFILE)
 
@@ -56,6 +60,9 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
             cfg["SIM_TOKEN"] = secrets.token_urlsafe(24)
         else:
             cfg["SIM_TOKEN"] = operator.ensure_file(cfg["DATABASE"])
+    # The console's session cookie: signed with a key every worker derives from the same token.
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = console_view.session_secret(cfg["SIM_TOKEN"])
 
     database = db.Database(cfg["DATABASE"])
     conn = database.conn()
@@ -79,7 +86,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         text = signing.key_text(spec["public_key"])
         platform = Platform(platform_no=spec["platform_no"],
                             public_key=signing.load_public_key(text, allow_weak=profile == "legacy"),
-                            algorithm=spec.get("algorithm") or (signing.SHA1 if profile == "legacy" else signing.SHA256),
+                            algorithm=spec.get("algorithm")
+                            or (signing.SHA1 if profile == "legacy" else signing.SHA256),
                             notify_url=spec.get("notify_url", ""), profile=profile, name=spec.get("name", ""))
         if platform.public_key.key_size < signing.MIN_BITS:
             log.warning("platform %s uses a %d-bit key: accepted only because its profile is legacy",
@@ -93,10 +101,12 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.extensions["wanxin.bank"] = ctx
     app.extensions["wanxin.dispatcher"] = dispatcher
     errors.install(app)
+    filters.install(app)
     app.register_blueprint(service_view.bp)
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
+    app.register_blueprint(console_view.bp)
     app.register_blueprint(legacy_view.bp, url_prefix=context_path)
     if cfg["DISPATCHER_THREAD"]:
         lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"
