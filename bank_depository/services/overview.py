@@ -112,7 +112,7 @@ def project(conn: sqlite3.Connection, platform_no: str, project_no: str) -> dict
     for r in conn.execute(
             "SELECT request_no, service_name, payload, finished_at FROM requests WHERE platform_no = ?"
             f" AND status = 1 AND service_name IN ({', '.join('?' * len(_PROJECT_SERVICES))})"
-            " AND json_extract(payload, '$.projectNo') = ? ORDER BY finished_at, request_no",
+            " AND json_extract(payload, '$.projectNo') = ? ORDER BY finished_at, rowid",
             (platform_no, *_PROJECT_SERVICES, project_no)):
         payload = json.loads(r["payload"])
         status = {svc.CREATE_PROJECT: "COLLECTING", svc.CONFIRM_LOAN: "(放款 loaned)"}.get(
