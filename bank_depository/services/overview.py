@@ -7,10 +7,8 @@ carries, negatively, all money that entered the simulation from outside.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
-from typing import Optional
 
 from ..domain.errors import BankError
 from ..protocol import codes, services as svc
@@ -139,17 +137,6 @@ def checkfile_days(conn: sqlite3.Connection, platform_no: str) -> list[dict]:
         f" WHERE platform_no = ? AND status = 1 AND service_name IN ({', '.join('?' * len(money))})"
         " AND business_date IS NOT NULL GROUP BY business_date ORDER BY business_date DESC",
         (platform_no, *money))]
-
-
-def notification(conn: sqlite3.Connection, notification_id: int) -> Optional[dict]:
-    row = conn.execute("SELECT * FROM notifications WHERE id = ?", (notification_id,)).fetchone()
-    return dict(row) if row else None
-
-
-def parse_day_or_today(text: str, today: dt.date) -> dt.date:
-    from .checkfile import parse_day
-
-    return parse_day(text) if text else today
 
 
 def csv_rows(content: str) -> list[list[str]]:
