@@ -67,7 +67,7 @@ def _guard():
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
     if request.method == "POST" and not bearer:
         sent = request.form.get(CSRF_FIELD, "")
-        if not sent or not hmac.compare_digest(sent, str(session.get(CSRF_KEY, ""))):
+        if not sent or not hmac.compare_digest(sent.encode(), str(session.get(CSRF_KEY, "")).encode()):
             return render_template("console/error.html", title="请求已过期", code="CSRF",
                                    message="表单已过期或来源不明 (the form's CSRF token is missing or stale):"
                                            " reload the page and try again."), 400

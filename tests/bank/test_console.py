@@ -65,6 +65,14 @@ def test_every_console_page_answers_200_to_a_signed_in_operator(bank, busy):
             assert "万信银行存管" in resp.get_data(as_text=True), path
 
 
+def test_the_walk_covers_every_page_the_console_serves(bank, busy):
+    served = {r.endpoint for r in bank.app.url_map.iter_rules()
+              if r.endpoint.startswith("console.") and "GET" in (r.methods or ())} - {"console.login"}
+    adapter = bank.app.url_map.bind("localhost")
+    walked = {adapter.match(path.split("?")[0])[0] for path in pages(bank)}
+    assert served <= walked, served - walked
+
+
 def test_every_console_page_answers_200_to_the_bearer_credential(bank, busy):
     for path in pages(bank):
         assert bank.client.get(path).status_code == 200, path
@@ -101,6 +109,24 @@ def test_a_signed_in_form_without_its_csrf_token_is_refused_and_changes_nothing(
     assert resp.status_code == 400
     assert bank.client.get("/sim/faults").json["rules"] == before
     assert bank.client.get("/sim/clock").json["now"].startswith("2026-01-05T09:00")
+
+
+def test_a_csrf_token_in_any_script_is_refused_not_crashed_on(bank):
+    client = signed_in(bank.app)
+    resp = client.post("/console/clock", data={"amount": "1", "unit": "days", "csrf_token": "令牌"})
+    assert resp.status_code == 400
+
+
+def test_console_pages_load_nothing_from_elsewhere_and_run_no_script(bank, busy):
+    for path in pages(bank):
+        if path.endswith(".csv"):
+            continue
+        html = bank.client.get(path).get_data(as_text=True)
+        assert "<script" not in html, path
+        for url in re.findall(r'(?:href|src|action)="([^"]*)"', html):
+            assert url.startswith("/"), (path, url)
+    css = bank.client.get("/static/wanxin.css")
+    assert css.status_code == 200 and "Noto Sans CJK SC" in css.get_data(as_text=True)
 
 
 def test_a_wrong_token_on_the_login_form_is_refused_with_401_and_no_session(bank):
