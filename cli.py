@@ -295,12 +295,18 @@ def scenario_validate(files) -> None:
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def demo(keep, as_json) -> None:
+@click.option("--serve", is_flag=True,
+              help="Then keep both apps up, printing the console URL, its credential and the platform URL, "
+                   "until Ctrl-C.")
+def demo(keep, as_json, serve) -> None:
     """The main job: the full-lifecycle scenario on embedded SQLite, then the
     accounts table and the ledger / reconciliation verdict."""
     from importlib import resources
 
     from scenarios import runner, spec
+
+    if serve and as_json:
+        raise click.ClickException("--serve prints where to look around; it does not combine with --json")
 
     path = resources.files("scenarios").joinpath("full_lifecycle.yaml")
     captured: dict = {}
@@ -313,6 +319,9 @@ def demo(keep, as_json) -> None:
         captured["reconciliation"] = [r.platform("POST", "/api/reconciliations",
                                                  json={"date": d, "checkBalances": d == max(r.touched_days)})
                                       for d in sorted(r.touched_days)]
+        if serve and r.sandbox is not None:
+            _print_demo(captured)
+            _serve_until_interrupt(r.sandbox)
 
     echo = (lambda line: None) if as_json else click.echo
     with resources.as_file(path) as real:
@@ -322,21 +331,53 @@ def demo(keep, as_json) -> None:
             raise click.ClickException(str(exc)) from None
     if not captured:
         raise click.ClickException("the demo scenario did not run: " + (result.error or "see above"))
-    recon = captured["reconciliation"]
-    breaks = sum(len(rep["breaks"]) for rep in recon)
-    verdict = {"scenario": result.ok, "ledgerSound": captured["ledger"]["sound"], "reconciledDays": len(recon),
-               "breaks": breaks}
+    verdict = _demo_verdict(captured, result.ok)
     if as_json:
         _echo_json({"result": result.as_dict(), "accounts": captured["accounts"], "verdict": verdict})
-    else:
+    elif not serve:
+        _print_demo(captured)
         click.echo("")
-        _print_accounts(captured["accounts"], captured["names"])
-        click.echo("")
-        click.echo(f"ledger: {'sound (every invariant holds)' if verdict['ledgerSound'] else 'BROKEN'}")
-        click.echo(f"reconciliation: {len(recon)} business day(s), {breaks} break(s)"
-                   + (" - clean" if not breaks else ""))
-    ok = result.ok and verdict["ledgerSound"] and not breaks
+        click.echo("next: wanxin demo --serve      keep both apps up and look around the bank's console and pages")
+        click.echo("      wanxin demo --keep DIR   keep the SQLite files (then wanxin accounts list --db "
+                   "DIR/full_lifecycle/bank.sqlite)")
+    ok = result.ok and verdict["ledgerSound"] and not verdict["breaks"]
     sys.exit(0 if ok else 1)
+
+
+def _demo_verdict(captured: dict, scenario_ok: bool) -> dict:
+    recon = captured["reconciliation"]
+    return {"scenario": scenario_ok, "ledgerSound": captured["ledger"]["sound"], "reconciledDays": len(recon),
+            "breaks": sum(len(rep["breaks"]) for rep in recon)}
+
+
+def _print_demo(captured: dict) -> None:
+    verdict = _demo_verdict(captured, True)
+    click.echo("")
+    _print_accounts(captured["accounts"], captured["names"])
+    click.echo("")
+    click.echo(f"ledger: {'sound (every invariant holds)' if verdict['ledgerSound'] else 'BROKEN'}")
+    click.echo(f"reconciliation: {verdict['reconciledDays']} business day(s), {verdict['breaks']} break(s)"
+               + (" - clean" if not verdict["breaks"] else ""))
+
+
+def _serve_until_interrupt(sandbox) -> None:
+    """Keep the demo's apps up (notifications delivered in the background) until Ctrl-C."""
+    import threading
+
+    sandbox.dispatcher.start()
+    click.echo("")
+    click.echo("both apps stay up until Ctrl-C:")
+    click.echo(f"  console:    {sandbox.bank_url}/console")
+    click.echo(f"  credential: {sandbox.sim_token}")
+    click.echo(f"  platform:   {sandbox.platform_url}/api/users")
+    click.echo("  (paste the credential into the console's sign-in form; scripts send 'Authorization: Bearer <it>')")
+    sys.stdout.flush()
+    idle = threading.Event()
+    try:
+        while not idle.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        click.echo("stopped")
 
 
 # -- inspection -------------------------------------------------------------

@@ -9,7 +9,7 @@ from flask import Flask
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
-from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
+from .http import checkfile_view, console_view, errors, filters, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 from .protocol import legacy as legacy_wire, operator, profiles, signing
 from .services.context import BankContext, Platform, register_platform
@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_TIMEOUT": 5.0,
     "LEGACY_CONTEXT_PATH": legacy_wire.DEFAULT_CONTEXT_PATH,  # where the original's routes live (legacy profile)
     "SIM_TOKEN": None,          # the operator credential; None: read or generate <db>.sim-token
+    "SECRET_KEY": None,         # signs the console's session cookie; None: derived from SIM_TOKEN (HMAC)
+    "SESSION_COOKIE_NAME": "wanxin_console",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Strict",
 }
 PROFILES = profiles.NAMES
 
@@ -59,6 +63,9 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
             cfg["SIM_TOKEN"] = secrets.token_urlsafe(24)
         else:
             cfg["SIM_TOKEN"] = operator.ensure_file(cfg["DATABASE"])
+    # The console's session cookie: signed with a key every worker derives from the same token.
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = console_view.session_secret(cfg["SIM_TOKEN"])
 
     database = db.Database(cfg["DATABASE"])
     conn = database.conn()
@@ -95,10 +102,12 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.extensions["wanxin.bank"] = ctx
     app.extensions["wanxin.dispatcher"] = dispatcher
     errors.install(app)
+    filters.install(app)
     app.register_blueprint(service_view.bp)
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
+    app.register_blueprint(console_view.bp)
     app.register_blueprint(legacy_view.bp, url_prefix=context_path)
     if cfg["DISPATCHER_THREAD"]:
         lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"

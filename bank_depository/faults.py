@@ -117,6 +117,12 @@ class FaultBook:
     def clear(self) -> int:
         return self._connect().execute("DELETE FROM fault_rules").rowcount
 
+    def remove(self, rule_id: int) -> dict:
+        """Remove one rule; its past firings stay in the log."""
+        if not self._connect().execute("DELETE FROM fault_rules WHERE id = ?", (rule_id,)).rowcount:
+            raise LookupError(f"no fault rule {rule_id}")
+        return {"removed": rule_id}
+
     def log(self, limit: int = 200) -> list[dict]:
         rows = self._connect().execute("SELECT * FROM fault_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [dict(r) | {"rule": json.loads(r["rule"])} for r in rows]

@@ -10,6 +10,7 @@ changes nothing; every final outcome, success or refusal, is notified.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 from urllib.parse import urlsplit
 
 from ..domain import identity, ledger
@@ -35,6 +36,24 @@ class Page:
     fields: dict = field(default_factory=dict)
     error: str = ""
     done_url: str = ""  # where "return to the platform" leads
+    attempts_left: Optional[int] = None  # wrong trade passwords still allowed (None: none typed yet / unknown)
+
+
+#: Wrong trade passwords allowed before the lockout (issue 12's rule).
+LOCKOUT_ATTEMPTS = 5
+#: Where the users table may count wrong trade passwords (the lockout's column, when this branch has it).
+_FAILURE_COLUMNS = ("password_failures", "failed_attempts", "password_attempts", "wrong_attempts")
+CANCELLED = "用户取消"
+
+
+def attempts_left(user) -> Optional[int]:
+    """Wrong passwords the user may still type before the lockout, or None when they typed none
+    (or this database keeps no count)."""
+    keys = user.keys()
+    failures = next((user[c] for c in _FAILURE_COLUMNS if c in keys), None)
+    if not failures:
+        return None
+    return max(LOCKOUT_ATTEMPTS - int(failures), 0)
 
 
 @dataclass
@@ -101,7 +120,9 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload, roles: Role
         commission = p.amount("commission", allow_zero=True, default=0)
         if commission >= amount:
             raise param_error("commission must be less than the amount")
-        shown.update(commission=format_fen(commission), _commission=commission)
+        # What the page shows before the user confirms: the balance it comes from, what reaches the card.
+        shown.update(commission=format_fen(commission), _commission=commission,
+                     available=format_fen(user["available"]), arrival=format_fen(amount - commission))
     return shown
 
 
@@ -166,7 +187,24 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
             record_request(tx, payload_text=request.payload_text, status=codes.STATUS_PROCESSING,
                            resp_code="", resp_text=None)
     page.fields = {k: v for k, v in shown.items() if not k.startswith("_")}
+    if "_user" in shown:
+        page.attempts_left = attempts_left(shown["_user"])
     return page
+
+
+def cancel(ctx: BankContext, platform: Platform, request_no: str) -> Redirect:
+    """The user leaves the bank's page without confirming: back to the platform with code 2, nothing
+    changed (the request stays open, so the same page may still be confirmed). A request already
+    final repeats its stored redirect."""
+    stored = ctx.conn().execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
+                                " WHERE platform_no = ? AND request_no = ?",
+                                (platform.platform_no, request_no)).fetchone()
+    if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
+        raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
+    callback = _callback(Payload(envelope.loads(stored["payload"])))
+    if stored["status"] != codes.STATUS_PROCESSING:
+        return _redirect_for(stored, callback, platform)
+    return Redirect(platform.profile.callback_url(callback, 2, CANCELLED), 2, CANCELLED)
 
 
 def _redirect_for(stored, callback: str, platform: Platform) -> Redirect:

@@ -114,3 +114,35 @@ def notifications(conn: sqlite3.Connection, state: str = "", limit: int = 200) -
                     "nextAttemptAt": n["next_attempt_at"], "createdAt": n["created_at"],
                     "deliveredAt": n["delivered_at"], "payload": json.loads(n["payload"]), "history": attempts})
     return out
+
+
+def request_log(conn: sqlite3.Connection, *, platform_no: str = "", query: str = "", outcome: str = "",
+                limit: int = 200) -> list[dict]:
+    """The latest requests the bank holds, newest first, each with its answer's code and message.
+
+    ``query`` matches requestNo, serviceName or userNo; ``outcome`` is ``ok``, ``refused`` or
+    ``pending``. The console's request-log page reads only this function.
+    """
+    where: list[str] = []
+    args: list[object] = []
+    if platform_no:
+        where.append("platform_no = ?")
+        args.append(platform_no)
+    if query:
+        where.append("(request_no LIKE ? OR service_name LIKE ? OR user_no LIKE ?)")
+        args += [f"%{query}%"] * 3
+    status = {"ok": codes.STATUS_SUCCESS, "refused": codes.STATUS_FAILURE, "pending": codes.STATUS_PROCESSING}
+    if outcome in status:
+        where.append("status = ?")
+        args.append(status[outcome])
+    sql = ("SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY created_at DESC, rowid DESC LIMIT ?")
+    out = []
+    for r in conn.execute(sql, (*args, limit)):
+        resp = envelope.loads(r["resp_data"]) if r["resp_data"] else {}
+        out.append({"platformNo": r["platform_no"], "requestNo": r["request_no"], "serviceName": r["service_name"],
+                    "status": r["status"], "respCode": r["resp_code"], "respMsg": str(resp.get("respMsg", "")),
+                    "bizType": r["biz_type"], "userNo": r["user_no"], "amount": r["amount"],
+                    "commission": r["commission"], "createdAt": r["created_at"], "finishedAt": r["finished_at"],
+                    "payload": json.loads(r["payload"]), "respData": resp or None})
+    return out
