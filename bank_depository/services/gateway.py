@@ -17,7 +17,7 @@ from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
 from ..protocol import codes, envelope, legacy as legacy_wire, services as svc
 from ..protocol.money import format_fen
-from ..storage import db, ledger as ledger_sql, repo
+from ..storage import db, ledger as ledger_sql, repo, requests as requests_sql
 from . import outbox
 from .context import BankContext, Platform
 from .pipeline import record_request, request_no_of
@@ -142,18 +142,16 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
         return page
     conn = ctx.conn()
     with db.transaction(conn):
-        stored = conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
-                              " WHERE platform_no = ? AND request_no = ?",
-                              (platform.platform_no, page.request_no)).fetchone()
+        stored = requests_sql.get(conn, platform.platform_no, page.request_no)
         # Same payload means same service and same JSON values; spacing and key order do not count.
-        where = None if stored is None else "serviceName" if stored["service_name"] != service else \
-            None if stored["payload"] == request.payload_text else \
-            first_difference(envelope.loads(stored["payload"]), payload)
+        where = None if stored is None else "serviceName" if stored.service_name != service else \
+            None if stored.payload == request.payload_text else \
+            first_difference(envelope.loads(stored.payload), payload)
         if where:
             page.error = f"{codes.message(codes.REQUEST_CONFLICT)}: {where}"
             page.done_url = ""
             return page
-        if stored is not None and stored["status"] != codes.STATUS_PROCESSING:
+        if stored is not None and stored.status != codes.STATUS_PROCESSING:
             page.error = "该请求已处理 (this request was already processed)"
             page.done_url = _redirect_for(stored, page.done_url, platform).url
             return page
@@ -173,8 +171,8 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
 
 
 def _redirect_for(stored, callback: str, platform: Platform) -> Redirect:
-    code = 0 if stored["resp_code"] == codes.SUCCESS else 1
-    msg = "" if code == 0 else envelope.loads(stored["resp_data"]).get("respMsg", "")
+    code = 0 if stored.resp_code == codes.SUCCESS else 1
+    msg = "" if code == 0 else envelope.loads(stored.resp_data).get("respMsg", "")
     return Redirect(callback_with(callback, code, msg, legacy=platform.profile == "legacy"), code, msg)
 
 
@@ -187,19 +185,17 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
     legacy = platform.profile == "legacy"
     conn = ctx.conn()
     with db.transaction(conn):
-        stored = conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
-                              " WHERE platform_no = ? AND request_no = ?",
-                              (platform.platform_no, request_no)).fetchone()
-        if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
+        stored = requests_sql.get(conn, platform.platform_no, request_no)
+        if stored is None or stored.service_name not in svc.GATEWAY_SERVICES:
             raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-        p = Payload(envelope.loads(stored["payload"]))
+        p = Payload(envelope.loads(stored.payload))
         callback = _callback(p)
-        if stored["status"] != codes.STATUS_PROCESSING:
+        if stored.status != codes.STATUS_PROCESSING:
             return _redirect_for(stored, callback, platform)
         if reject_code:
             msg = codes.message(reject_code)
             return Redirect(callback_with(callback, 2, msg, legacy=legacy), 2, msg)
-        service = stored["service_name"]
+        service = stored.service_name
         tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations)
         password = str(form.get("password") or "")
         try:
@@ -209,9 +205,9 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
         except _InputError as exc:
             return Redirect(callback_with(callback, 2, exc.message, legacy=legacy), 2, exc.message)
         except BankError as exc:
-            note = _finish(ctx, tx, stored["payload"], exc.code, exc.message, {"userNo": _user_no(p)})
+            note = _finish(ctx, tx, stored.payload, exc.code, exc.message, {"userNo": _user_no(p)})
             return Redirect(callback_with(callback, 1, note["respMsg"], legacy=legacy), 1, note["respMsg"])
-        _finish(ctx, tx, stored["payload"], codes.SUCCESS, codes.message(codes.SUCCESS), extra)
+        _finish(ctx, tx, stored.payload, codes.SUCCESS, codes.message(codes.SUCCESS), extra)
     return Redirect(callback_with(callback, 0, legacy=legacy), 0)
 
 

@@ -11,6 +11,7 @@ from typing import Optional
 from ..domain.errors import BankError
 from ..protocol import codes, envelope
 from ..protocol.money import format_fen
+from ..storage import requests as requests_sql
 
 
 def _user_row(r) -> dict:
@@ -79,14 +80,14 @@ def projects(conn: sqlite3.Connection) -> list[dict]:
             for r in rows]
 
 
-def request(conn: sqlite3.Connection, request_no: str) -> list[dict]:
-    rows = conn.execute("SELECT * FROM requests WHERE request_no = ?", (request_no,)).fetchall()
+def request(conn: sqlite3.Connection, request_no: str, platform_no: str = "") -> list[dict]:
+    rows = requests_sql.by_request_no(conn, request_no, platform_no)
     if not rows:
         raise BankError(codes.TRANSACTION_NOT_FOUND, f"no request {request_no}")
-    return [{"platformNo": r["platform_no"], "requestNo": r["request_no"], "serviceName": r["service_name"],
-             "status": r["status"], "respCode": r["resp_code"], "payload": json.loads(r["payload"]),
-             "respData": envelope.loads(r["resp_data"]) if r["resp_data"] else None,
-             "createdAt": r["created_at"], "finishedAt": r["finished_at"]} for r in rows]
+    return [{"platformNo": r.platform_no, "requestNo": r.request_no, "serviceName": r.service_name,
+             "status": r.status, "respCode": r.resp_code, "payload": json.loads(r.payload),
+             "respData": envelope.loads(r.resp_data) if r.resp_data else None,
+             "createdAt": r.created_at, "finishedAt": r.finished_at} for r in rows]
 
 
 def entries(conn: sqlite3.Connection, limit: int = 100) -> list[dict]:

@@ -19,7 +19,7 @@ from ..clock import iso
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
 from ..protocol import codes, envelope, legacy, services as svc, signing
-from ..storage import db
+from ..storage import db, requests as requests_sql
 from . import direct, queries
 from .context import BankContext, Platform
 from .tx import Tx
@@ -101,15 +101,13 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         return Outcome(answer(ctx, platform, envelope.dumps(data), service, payload), request_no, service)
     conn = ctx.conn()
     with db.transaction(conn):
-        stored = conn.execute("SELECT service_name, payload, resp_data FROM requests"
-                              " WHERE platform_no = ? AND request_no = ?",
-                              (platform.platform_no, request_no)).fetchone()
+        stored = requests_sql.get(conn, platform.platform_no, request_no)
         if stored is not None:
-            text = stored["resp_data"]
+            text = stored.resp_data
             # Same payload means same service and same JSON values; spacing and key order do not count.
-            field = "serviceName" if stored["service_name"] != service else \
-                None if stored["payload"] == request.payload_text else \
-                first_difference(envelope.loads(stored["payload"]), payload)
+            field = "serviceName" if stored.service_name != service else \
+                None if stored.payload == request.payload_text else \
+                first_difference(envelope.loads(stored.payload), payload)
             if field:
                 return Outcome(platform_error(ctx, platform, codes.REQUEST_CONFLICT,
                                               f"requestNo {request_no} was used with a different {field}",
@@ -135,20 +133,12 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
 def record_request(tx: Tx, *, payload_text: str, status: int, resp_code: str, resp_text: Optional[str]) -> None:
     """Insert or finish the request row (the idempotency record and the check-file source)."""
     r = tx.record
-    finished = tx.now_iso if status != codes.STATUS_PROCESSING else None
-    day = tx.now.date().isoformat() if finished else None
-    tx.conn.execute(
-        "INSERT INTO requests (platform_no, request_no, service_name, payload, status, resp_code, resp_data,"
-        " biz_type, user_no, counterparty, amount, commission, created_at, finished_at, business_date)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (platform_no, request_no) DO UPDATE SET status = excluded.status,"
-        " resp_code = excluded.resp_code, resp_data = excluded.resp_data, biz_type = excluded.biz_type,"
-        " user_no = excluded.user_no, counterparty = excluded.counterparty, amount = excluded.amount,"
-        " commission = excluded.commission, finished_at = excluded.finished_at,"
-        " business_date = excluded.business_date",
-        (tx.platform_no, tx.request_no, tx.service, payload_text, status, resp_code, resp_text,
-         r.get("biz_type", ""), r.get("user_no", ""), r.get("counterparty", ""), r.get("amount", 0),
-         r.get("commission", 0), tx.now_iso, finished, day))
+    day = tx.now.date().isoformat() if status != codes.STATUS_PROCESSING else None
+    requests_sql.save(tx.conn, platform_no=tx.platform_no, request_no=tx.request_no, service_name=tx.service,
+                      payload=payload_text, status=status, resp_code=resp_code, resp_data=resp_text,
+                      now_iso=tx.now_iso, business_date=day, biz_type=r.get("biz_type", ""),
+                      user_no=r.get("user_no", ""), counterparty=r.get("counterparty", ""),
+                      amount=r.get("amount", 0), commission=r.get("commission", 0))
 
 
 def _read_only(ctx: BankContext, platform: Platform, service: str, request_no: str, p: Payload) -> dict:

@@ -137,7 +137,6 @@ CREATE TABLE IF NOT EXISTS requests (
     status       INTEGER NOT NULL,
     resp_code    TEXT NOT NULL DEFAULT '',
     resp_data    TEXT,
-    body         TEXT,
     biz_type     TEXT NOT NULL DEFAULT '',
     user_no      TEXT NOT NULL DEFAULT '',
     counterparty TEXT NOT NULL DEFAULT '',
