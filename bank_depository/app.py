@@ -9,10 +9,11 @@ from flask import Flask
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
-from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
+from .http import checkfile_view, edge, errors, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 from .protocol import legacy as legacy_wire, operator, signing
-from .services.context import BankContext, Platform, register_platform
+from .services import platforms
+from .services.context import BankContext, register_platform
 from .storage import db
 
 log = logging.getLogger("wanxin.bank")
@@ -29,6 +30,7 @@ DEFAULTS = {
     "NOTIFY_TIMEOUT": 5.0,
     "LEGACY_CONTEXT_PATH": legacy_wire.DEFAULT_CONTEXT_PATH,  # where the original's routes live (legacy profile)
     "SIM_TOKEN": None,          # the operator credential; None: read or generate <db>.sim-token
+    "ACCESS_LOG": False,        # one line per protocol request on stderr (`wanxin bank serve` turns it on)
 }
 PROFILES = ("modern", legacy_wire.PROFILE)
 
@@ -72,27 +74,25 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
             persistent.freeze()
         clock = persistent
     ctx = BankContext(database=database, clock=clock, private_key=private_key,
-                      password_iterations=int(cfg["PASSWORD_ITERATIONS"]))
+                      password_iterations=int(cfg["PASSWORD_ITERATIONS"]),
+                      clock_start=(cfg["CLOCK_START"], bool(cfg["CLOCK_FROZEN"])))
     ctx.faults = faults or faults_mod.FaultBook(database.conn, ctx.now_iso)
     for spec in cfg["PLATFORMS"]:
-        profile = spec.get("profile") or "modern"
-        text = signing.key_text(spec["public_key"])
-        platform = Platform(platform_no=spec["platform_no"],
-                            public_key=signing.load_public_key(text, allow_weak=profile == "legacy"),
-                            algorithm=spec.get("algorithm") or (signing.SHA1 if profile == "legacy" else signing.SHA256),
-                            notify_url=spec.get("notify_url", ""), profile=profile, name=spec.get("name", ""))
+        platform, text = platforms.build({**spec, "public_key": signing.key_text(spec["public_key"])})
         if platform.public_key.key_size < signing.MIN_BITS:
             log.warning("platform %s uses a %d-bit key: accepted only because its profile is legacy",
                         platform.platform_no, platform.public_key.key_size)
-        if profile == "legacy" and platform.notify_url and not platform.notify_url.endswith("/"):
+        if platform.profile == "legacy" and platform.notify_url and not platform.notify_url.endswith("/"):
             log.warning("platform %s is legacy: notifications go to %sgateway/ (the original appends without '/')",
                         platform.platform_no, platform.notify_url)
         register_platform(ctx, platform, text)
+    ctx.refresh_platforms()  # the configured ones and any registered at run time before a restart
 
     dispatcher = Dispatcher(ctx, schedule=tuple(cfg["NOTIFY_SCHEDULE"]), timeout=float(cfg["NOTIFY_TIMEOUT"]))
     app.extensions["wanxin.bank"] = ctx
     app.extensions["wanxin.dispatcher"] = dispatcher
     errors.install(app)
+    edge.install(app)
     app.register_blueprint(service_view.bp)
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)

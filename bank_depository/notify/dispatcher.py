@@ -18,6 +18,7 @@ from typing import Optional
 import requests
 
 from ..clock import iso
+from ..domain.errors import NotFound
 from ..faults import NOTIFICATION_ACTIONS
 from ..protocol import envelope, legacy, signing
 from ..services.context import BankContext
@@ -63,7 +64,8 @@ class Dispatcher:
         if faults is not None and len(batch) > 1:
             first = batch[0]
             if faults.fire(frozenset({"reorder_notifications"}), service=first["service_name"],
-                           user_no=_user_of(first), request_no=first["request_no"]):
+                           user_no=_user_of(first), request_no=first["request_no"],
+                           platform_no=first["platform_no"]):
                 batch.reverse()
         attempts = []
         for row in batch:
@@ -73,7 +75,7 @@ class Dispatcher:
                 if self._was_delayed(row):  # a delay applies once, or an always-on rule would starve the row
                     actions -= {"delay_notification"}
                 fired = faults.fire(actions, service=row["service_name"], user_no=_user_of(row),
-                                    request_no=row["request_no"])
+                                    request_no=row["request_no"], platform_no=row["platform_no"])
             if fired and fired.action == "drop_notification":
                 self._finish(row, None, "dropped by fault rule %d" % fired.rule_id, "", dropped=True)
                 continue
@@ -217,7 +219,7 @@ def resend(ctx: BankContext, notification_id: int) -> dict:
     with db.transaction(conn):
         row = conn.execute("SELECT id FROM notifications WHERE id = ?", (notification_id,)).fetchone()
         if row is None:
-            raise LookupError(f"no notification {notification_id}")
+            raise NotFound(f"no notification {notification_id}")
         conn.execute("UPDATE notifications SET state = 'PENDING', attempts = 0, next_attempt_at = ? WHERE id = ?",
                      (ctx.now_iso(), notification_id))
     return {"id": notification_id, "state": "PENDING"}

@@ -33,6 +33,7 @@ class Page:
     fields: dict = field(default_factory=dict)
     error: str = ""
     done_url: str = ""  # where "return to the platform" leads
+    code: str = ""      # the protocol code of ``error`` (for the request log)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Redirect:
     url: str
     code: int
     msg: str = ""
+    resp_code: str = codes.SUCCESS  # the protocol code behind ``code`` (for the request log)
 
 
 def callback_with(url: str, code: int, msg: str = "", *, legacy: bool = False) -> str:
@@ -54,7 +56,7 @@ def callback_with(url: str, code: int, msg: str = "", *, legacy: bool = False) -
 
 def _callback(p: Payload) -> str:
     url = p.text("callbackUrl", max_len=2000)
-    if not urlsplit(url).scheme in ("http", "https"):
+    if urlsplit(url).scheme not in ("http", "https"):
         raise param_error("callbackUrl must be an http(s) URL")
     return url
 
@@ -129,16 +131,16 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
     try:
         page.request_no = request_no_of(payload)
     except BankError as exc:
-        page.error = exc.message
+        page.error, page.code = exc.message, exc.code
         return page
     p = Payload(payload)
     try:
         page.done_url = _callback(p)
     except BankError as exc:
-        page.error = exc.message
+        page.error, page.code = exc.message, exc.code
         return page
     if service not in svc.GATEWAY_SERVICES:
-        page.error = f"{codes.message(codes.UNKNOWN_SERVICE)}: {service}"
+        page.error, page.code = f"{codes.message(codes.UNKNOWN_SERVICE)}: {service}", codes.UNKNOWN_SERVICE
         return page
     conn = ctx.conn()
     with db.transaction(conn):
@@ -148,11 +150,11 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
             None if stored.payload == request.payload_text else \
             first_difference(envelope.loads(stored.payload), payload)
         if where:
-            page.error = f"{codes.message(codes.REQUEST_CONFLICT)}: {where}"
+            page.error, page.code = f"{codes.message(codes.REQUEST_CONFLICT)}: {where}", codes.REQUEST_CONFLICT
             page.done_url = ""
             return page
         if stored is not None and stored.status != codes.STATUS_PROCESSING:
-            page.error = "该请求已处理 (this request was already processed)"
+            page.error, page.code = "该请求已处理 (this request was already processed)", stored.resp_code
             page.done_url = _redirect_for(stored, page.done_url, platform).url
             return page
         tx = Tx(conn, platform.platform_no, page.request_no, service, ctx.clock.now(), ctx.password_iterations)
@@ -160,7 +162,7 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
             shown = _static_checks(conn, platform.platform_no, service, p)
         except BankError as exc:
             note = _finish(ctx, tx, request.payload_text, exc.code, exc.message, {"userNo": _user_no(p)})
-            page.error = exc.message
+            page.error, page.code = exc.message, exc.code
             page.done_url = callback_with(page.done_url, 1, note["respMsg"], legacy=platform.profile == "legacy")
             return page
         if stored is None:
@@ -173,7 +175,8 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
 def _redirect_for(stored, callback: str, platform: Platform) -> Redirect:
     code = 0 if stored.resp_code == codes.SUCCESS else 1
     msg = "" if code == 0 else envelope.loads(stored.resp_data).get("respMsg", "")
-    return Redirect(callback_with(callback, code, msg, legacy=platform.profile == "legacy"), code, msg)
+    return Redirect(callback_with(callback, code, msg, legacy=platform.profile == "legacy"), code, msg,
+                    stored.resp_code)
 
 
 def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
@@ -194,7 +197,7 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
             return _redirect_for(stored, callback, platform)
         if reject_code:
             msg = codes.message(reject_code)
-            return Redirect(callback_with(callback, 2, msg, legacy=legacy), 2, msg)
+            return Redirect(callback_with(callback, 2, msg, legacy=legacy), 2, msg, reject_code)
         service = stored.service_name
         tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations)
         password = str(form.get("password") or "")
@@ -203,10 +206,11 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
                 shown = _static_checks(conn, platform.platform_no, service, p)
                 extra = _execute(tx, service, p, shown, password, str(form.get("confirmPassword") or ""))
         except _InputError as exc:
-            return Redirect(callback_with(callback, 2, exc.message, legacy=legacy), 2, exc.message)
+            return Redirect(callback_with(callback, 2, exc.message, legacy=legacy), 2, exc.message, exc.code)
         except BankError as exc:
             note = _finish(ctx, tx, stored.payload, exc.code, exc.message, {"userNo": _user_no(p)})
-            return Redirect(callback_with(callback, 1, note["respMsg"], legacy=legacy), 1, note["respMsg"])
+            return Redirect(callback_with(callback, 1, note["respMsg"], legacy=legacy), 1, note["respMsg"],
+                            exc.code)
         _finish(ctx, tx, stored.payload, codes.SUCCESS, codes.message(codes.SUCCESS), extra)
     return Redirect(callback_with(callback, 0, legacy=legacy), 0)
 
@@ -230,7 +234,8 @@ def _execute(tx: Tx, service: str, p: Payload, shown: dict, password: str, confi
         ledger_sql.ensure_account(tx.conn, ledger.fee(pn), "fee", pn)
         tx.conn.execute(
             "INSERT INTO users (platform_no, user_no, role, customer_id, card_number, fullname, id_number, mobile,"
-            " password_hash, available_id, frozen_id, request_no, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " password_hash, available_id, frozen_id, request_no, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (pn, user_no, shown["role"], card["customer_id"], card["card_number"], card["fullname"],
              card["id_number"], p.text("mobile"), identity.hash_password(password, tx.password_iterations),
              available_id, frozen_id, tx.request_no, tx.now_iso))

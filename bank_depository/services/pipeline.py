@@ -20,7 +20,7 @@ from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
 from ..protocol import codes, envelope, legacy, services as svc, signing
 from ..storage import db, requests as requests_sql
-from . import direct, queries
+from . import diagnosis, direct, queries
 from .context import BankContext, Platform
 from .tx import Tx
 
@@ -30,8 +30,7 @@ class Outcome:
     body: str
     request_no: str = ""
     service: str = ""
-    committed: bool = False  # this call changed state (a fresh request was recorded)
-    replayed: bool = False
+    resp_code: str = ""  # what respData says (the request log's, even when the response is lost)
 
 
 def resp_data(request_no: str, code: str, message: str, status: int, extra: Optional[dict] = None) -> dict:
@@ -69,12 +68,23 @@ def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str,
 
 
 def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Platform]:
-    """Parse and verify an envelope; raises EnvelopeError."""
+    """Parse and verify an envelope; raises EnvelopeError, with a ``diagnosis`` when the signature
+    is refused or the platform unknown."""
     request = envelope.parse_request(fields)
     platform = ctx.platform(request.platform_no)
     if platform is None:
-        raise envelope.EnvelopeError(codes.SIGN_FAIL, f"unknown platform {request.platform_no}")
-    envelope.verify_request(request, platform.public_key, platform.algorithm)
+        exc = envelope.EnvelopeError(codes.UNKNOWN_PLATFORM, f"unknown platform {request.platform_no}",
+                                     request_no=envelope.request_no_of(request.payload_text))
+        exc.diagnosis = diagnosis.signature(request, str(fields.get("reqData", "")).strip(), None,
+                                            ctx.platforms.values())
+        raise exc
+    try:
+        envelope.verify_request(request, platform.public_key, platform.algorithm)
+    except envelope.EnvelopeError as exc:
+        exc.diagnosis = diagnosis.signature(request, str(fields.get("reqData", "")).strip(), platform,
+                                            ctx.platforms.values())
+        exc.detail = f"{exc.detail} ({exc.diagnosis['hint']})"
+        raise
     return request, platform
 
 
@@ -92,13 +102,15 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
     try:
         request_no = request_no_of(payload)
     except BankError as exc:
-        return Outcome(platform_error(ctx, platform, exc.code, exc.detail, "", service, payload), service=service)
+        return Outcome(platform_error(ctx, platform, exc.code, exc.detail, "", service, payload), service=service,
+                       resp_code=exc.code)
     if service not in svc.DIRECT_SERVICES:
         return Outcome(platform_error(ctx, platform, codes.UNKNOWN_SERVICE, f"{service} is not a direct service",
-                                      request_no, service, payload), request_no, service)
+                                      request_no, service, payload), request_no, service, codes.UNKNOWN_SERVICE)
     if service in svc.READ_ONLY_SERVICES:
         data = _read_only(ctx, platform, service, request_no, Payload(payload))
-        return Outcome(answer(ctx, platform, envelope.dumps(data), service, payload), request_no, service)
+        return Outcome(answer(ctx, platform, envelope.dumps(data), service, payload), request_no, service,
+                       data["respCode"])
     conn = ctx.conn()
     with db.transaction(conn):
         stored = requests_sql.get(conn, platform.platform_no, request_no)
@@ -111,10 +123,12 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
             if field:
                 return Outcome(platform_error(ctx, platform, codes.REQUEST_CONFLICT,
                                               f"requestNo {request_no} was used with a different {field}",
-                                              request_no, service, payload), request_no, service)
+                                              request_no, service, payload), request_no, service,
+                               codes.REQUEST_CONFLICT)
             if text is None:  # a gateway request still waiting for its user
                 text = envelope.dumps(resp_data(request_no, codes.SUCCESS, "处理中", codes.STATUS_PROCESSING))
-            return Outcome(answer(ctx, platform, text, service, payload), request_no, service, replayed=True)
+            return Outcome(answer(ctx, platform, text, service, payload), request_no, service,
+                           str(envelope.loads(text).get("respCode", "")))
         now = ctx.clock.now()
         tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations)
         try:
@@ -127,7 +141,7 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         text = envelope.dumps(data)
         record_request(tx, payload_text=request.payload_text, status=data["status"],
                        resp_code=data["respCode"], resp_text=text)
-    return Outcome(answer(ctx, platform, text, service, payload), request_no, service, committed=True)
+    return Outcome(answer(ctx, platform, text, service, payload), request_no, service, data["respCode"])
 
 
 def record_request(tx: Tx, *, payload_text: str, status: int, resp_code: str, resp_text: Optional[str]) -> None:
