@@ -8,7 +8,7 @@ import pytest
 from bank_depository.app import create_app
 from bank_depository.protocol import codes, envelope, signing
 from bank_depository.services import platforms
-from tests.bank.two_platforms import ACME, ACME_NOTIFY, acme_keys, two, two_platform_config  # noqa: F401
+from tests.bank.two_platforms import ACME, ACME_NOTIFY
 from tests.conftest import PLATFORM_NO, bank_config, operator_client
 
 
