@@ -211,3 +211,54 @@ def test_a_bad_platform_spec_is_one_line_naming_the_problem(tmp_path, spec, ment
     assert mentions in str(err.value) and "\n" not in str(err.value)
     if "CORRUPT" in spec or "corrupt" in spec:
         assert str(tmp_path / "corrupt") in str(err.value)
+
+
+def lifecycle(side, scale: int) -> None:
+    """Open, fund, tender, loan, repay and sell a claim, with the same numbers on every platform."""
+    def yuan(amount: int) -> str:
+        return f"{amount * scale}.00"
+
+    def ok(service, payload):
+        data = side.call(service, payload)
+        assert data["respCode"] == codes.SUCCESS, data
+        return data
+    side.open_account(1, "B", user_no="B1")
+    side.open_account(2, "I", user_no="I1")
+    side.open_account(3, "I", user_no="I2")
+    for user in ("I1", "I2", "B1"):
+        side.recharge(user, yuan(500))
+    ok("CREATE_PROJECT", {"requestNo": "PRJ", "userNo": "B1", "projectNo": "P1", "projectAmount": yuan(300),
+                          "projectPeriod": 1, "annualRate": "0.12", "repaymentWay": "FIXED"})
+    for no, user, amount in (("T1", "I1", 200), ("T2", "I2", 100)):
+        ok("USER_AUTO_PRE_TRANSACTION", {"requestNo": no, "userNo": user, "projectNo": "P1", "bizType": "TENDER",
+                                         "amount": yuan(amount)})
+    ok("CONFIRM_LOAN", {"requestNo": "LOAN", "projectNo": "P1", "commission": "0",
+                        "details": [{"preRequestNo": "T1", "amount": yuan(200)},
+                                    {"preRequestNo": "T2", "amount": yuan(100)}]})
+    ok("MODIFY_PROJECT", {"requestNo": "MOD", "projectNo": "P1", "projectStatus": "REPAYING"})
+    ok("USER_AUTO_PRE_TRANSACTION", {"requestNo": "R1", "userNo": "B1", "projectNo": "P1", "bizType": "REPAYMENT",
+                                     "amount": yuan(10)})
+    ok("CONFIRM_REPAYMENT", {"requestNo": "RPY", "projectNo": "P1", "preRequestNo": "R1", "commission": "0",
+                             "details": [{"userNo": "I1", "amount": yuan(10)}]})
+    ok("USER_AUTO_PRE_TRANSACTION", {"requestNo": "BUY", "userNo": "I2", "projectNo": "P1",
+                                     "bizType": "CREDIT_ASSIGNMENT", "amount": yuan(50)})
+    ok("CONFIRM_CREDIT_ASSIGNMENT", {"requestNo": "SELL", "projectNo": "P1", "preRequestNo": "BUY",
+                                     "sellerUserNo": "I1", "claimAmount": yuan(50), "commission": "0"})
+
+
+def test_a_whole_lending_cycle_with_the_same_numbers_on_two_platforms_settles_each_on_its_own(two):
+    ours, acme = two
+    lifecycle(ours, 1)
+    lifecycle(acme, 2)
+    for side, scale in ((ours, 1), (acme, 2)):
+        assert side.balances("I1")[:2] == (f"{360 * scale}.00", "0.00")  # 500 - 200 + 10 + 50
+        assert side.balances("I2")[:2] == (f"{350 * scale}.00", "0.00")  # 500 - 100 - 50
+        assert side.balances("B1")[:2] == (f"{790 * scale}.00", "0.00")  # 500 + 300 - 10
+        claims = dict(side.ctx.conn().execute("SELECT user_no, principal FROM claims WHERE platform_no = ?",
+                                              (side.platform_no,)).fetchall())
+        assert claims == {"I1": 140_00 * scale, "I2": 150_00 * scale}
+        day = side.ctx.clock.now().date().isoformat()
+        content = side.call("DOWNLOAD_CHECKFILE", {"requestNo": "CF", "fileDate": day})["content"]
+        # 3 recharges, 2 tenders, the loan, the repayment's hold and settlement, the claim's hold and sale
+        assert content.splitlines()[1] == f"{day},{side.platform_no},10,{2220 * scale}.00,0.00"
+        assert len(content.splitlines()) == 3 + 10
