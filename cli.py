@@ -98,7 +98,7 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
     for name in needed:
         if not (keys_dir / name).exists():
             raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
-    platforms = []
+    platforms: list[dict] = []
     if shorthand:
         platforms.append({"platform_no": platform_no, "public_key": (keys_dir / "platform_public.pem").read_text(),
                           "notify_url": notify_url, "profile": profile, "algorithm": algorithm})

@@ -89,8 +89,9 @@ def authenticate(ctx, fields):
     try:
         signed, platform = pipeline.authenticate(ctx, fields)
     except envelope.EnvelopeError as exc:
+        rec = _record()
         note(resp_code=exc.code, detail=exc.detail, diagnosis=exc.diagnosis,
-             request_no=exc.request_no or (_record().request_no if _record() else ""))
+             request_no=exc.request_no or (rec.request_no if rec else ""))
         raise
     note(platform_no=platform.platform_no, service=signed.service_name,
          request_no=envelope.request_no_of(signed.payload_text))

@@ -101,7 +101,8 @@ def gateway_page():
     verified, refusal = _signed_get()
     if refusal is not None:
         return refusal
-    return opened(*verified, _page)
+    ctx, signed, platform = verified
+    return opened(ctx, signed, platform, _page)
 
 
 def _platform_for(ctx, app_code: str, request_no: str):

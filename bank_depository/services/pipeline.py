@@ -77,6 +77,8 @@ def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Plat
                                      request_no=envelope.request_no_of(request.payload_text))
         exc.diagnosis = diagnosis.signature(request, str(fields.get("reqData", "")).strip(), None,
                                             ctx.platforms.values())
+        if exc.diagnosis["matchesPlatform"]:
+            exc.detail = f"{exc.detail} ({exc.diagnosis['hint']})"
         raise exc
     try:
         envelope.verify_request(request, platform.public_key, platform.algorithm)

@@ -33,21 +33,30 @@ class LogEntry:
         return "accepted" if self.resp_code == "00000" else "refused"
 
 
-def write(conn: sqlite3.Connection, e: LogEntry) -> int:
+#: How many rows the log keeps; older ones are pruned now and then, so a long soak stays bounded.
+KEEP = 200_000
+_PRUNE_EVERY = 1000
+
+
+def write(conn: sqlite3.Connection, e: LogEntry, keep: int = KEEP) -> int:
     with db.transaction(conn):
-        return conn.execute(
+        row_id = conn.execute(
             "INSERT INTO request_log (at, endpoint, platform_no, service_name, request_no, resp_code, outcome,"
             " http_status, duration_ms, fault_rule_id, fault_action, detail, diagnosis)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (e.at, e.endpoint, e.platform_no, e.service_name, e.request_no, e.resp_code, e.outcome, e.http_status,
              e.duration_ms, e.fault_rule_id, e.fault_action, e.detail[:2000],
              json.dumps(e.diagnosis, ensure_ascii=False) if e.diagnosis else None)).lastrowid or 0
+        if row_id % _PRUNE_EVERY == 0:
+            conn.execute("DELETE FROM request_log WHERE id <= ?", (row_id - keep,))
+    return row_id
 
 
 def query(conn: sqlite3.Connection, *, platform_no: str = "", outcome: str = "", since: str = "",
           after_id: int = 0, request_no: str = "", limit: int = 200) -> list[dict]:
     """Newest last; ``since`` is an ISO instant of the bank clock, ``after_id`` a log id (for following)."""
-    where, args = ["id > ?"], [after_id]
+    where: list[str] = ["id > ?"]
+    args: list[object] = [after_id]
     for col, op, value in (("platform_no", "=", platform_no), ("outcome", "=", outcome), ("at", ">=", since),
                            ("request_no", "=", request_no)):
         if value:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Generator, Optional
 
 from ..protocol import services as svc
 
@@ -84,7 +84,7 @@ def day_totals(conn: sqlite3.Connection, platform_no: str, day: dt.date) -> tupl
     return row[0], row[1], row[2]
 
 
-def day_lines(conn: sqlite3.Connection, platform_no: str, day: dt.date) -> Iterator[tuple]:
+def day_lines(conn: sqlite3.Connection, platform_no: str, day: dt.date) -> Generator[tuple, None, None]:
     """(requestNo, service, bizType, userNo, counterparty, amount, commission, finishedAt), in file order,
     from a cursor (the caller closes the generator to finalise it)."""
     cursor = conn.execute("SELECT request_no, service_name, biz_type, user_no, counterparty, amount, commission,"

@@ -179,3 +179,19 @@ def test_simulator_calls_are_not_in_the_request_log(bank):
     bank.client.get("/sim/accounts")
     bank.card(1)
     assert log(bank) == []
+
+
+def test_the_log_keeps_only_its_newest_rows(bank):
+    conn = bank.ctx.conn()
+    entry = request_log.LogEntry(at=bank.ctx.now_iso(), endpoint="/service", platform_no=PLATFORM_NO,
+                                 service_name="QUERY_USER", request_no="Q", resp_code="00000", http_status=200,
+                                 duration_ms=1)
+    for _ in range(2000):
+        request_log.write(conn, entry, keep=500)
+    ids = [r[0] for r in conn.execute("SELECT id FROM request_log ORDER BY id")]
+    assert ids[0] == 1501 and ids[-1] == 2000
+
+
+def test_an_unknown_platform_number_with_a_known_key_says_which_platform_on_the_wire(bank):
+    data = answer(bank.raw_call("QUERY_USER", {"requestNo": "Q1", "userNo": "U"}, platform_no="wanxin"), bank.keys)
+    assert data["respCode"] == codes.UNKNOWN_PLATFORM and "platform wanxinp2p" in data["respMsg"]
