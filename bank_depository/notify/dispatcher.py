@@ -189,6 +189,8 @@ class Dispatcher:
         now = self.ctx.clock.now()
         with db.transaction(conn):
             current = conn.execute("SELECT state, attempts FROM notifications WHERE id = ?", (row["id"],)).fetchone()
+            if current is None:  # a reset removed it while it was in flight: nothing left to record
+                return
             if dropped:
                 conn.execute("UPDATE notifications SET state = 'DROPPED' WHERE id = ?", (row["id"],))
                 conn.execute("INSERT INTO notification_attempts (notification_id, attempted_at, error)"

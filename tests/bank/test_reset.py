@@ -159,3 +159,12 @@ def test_an_unknown_notification_is_a_not_found_and_a_key_error_bug_is_a_500(ban
         return {}["missing"]
     monkeypatch.setattr(inspect, "projects", bug)
     assert bank.client.get("/sim/projects").status_code == 500
+
+
+def test_a_notification_removed_by_a_reset_while_in_flight_is_forgotten_quietly(bank):
+    bank.open_account(1)
+    dispatcher = bank.app.extensions["wanxin.dispatcher"]
+    row = bank.ctx.conn().execute("SELECT * FROM notifications").fetchone()
+    assert bank.client.post("/sim/reset", json={}).status_code == 200
+    dispatcher._finish(row, 200, "", "OK", ok=True)  # the delivery that was under way when the reset came
+    assert bank.ctx.conn().execute("SELECT COUNT(*) FROM notification_attempts").fetchone()[0] == 0
