@@ -59,6 +59,8 @@ def confirm():
     platform = ctx.platform(form.get("platformNo", ""))
     request_no = form.get("requestNo", "")
     if platform is None or not request_no:
+        edge.note(resp_code=codes.UNKNOWN_PLATFORM if platform is None else codes.PARAM_FAIL,
+                  detail="unknown platform or request")
         return _page(gateway.Page("", "", error="unknown platform or request"), 400)
     service, payload = _stored_request(ctx, platform.platform_no, request_no)
     return confirm_with_faults(ctx, platform, request_no, service, payload, form,

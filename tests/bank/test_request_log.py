@@ -195,3 +195,11 @@ def test_the_log_keeps_only_its_newest_rows(bank):
 def test_an_unknown_platform_number_with_a_known_key_says_which_platform_on_the_wire(bank):
     data = answer(bank.raw_call("QUERY_USER", {"requestNo": "Q1", "userNo": "U"}, platform_no="wanxin"), bank.keys)
     assert data["respCode"] == codes.UNKNOWN_PLATFORM and "platform wanxinp2p" in data["respMsg"]
+
+
+def test_a_confirmation_for_an_unknown_platform_is_logged_as_one(bank):
+    resp = bank.client.post("/gateway/confirm", data={"platformNo": "nobody", "requestNo": "R1", "password": "x"})
+    assert resp.status_code == 400
+    entry = log(bank)[-1]
+    assert (entry["endpoint"], entry["platformNo"], entry["requestNo"], entry["respCode"]) == \
+        ("/gateway/confirm", "nobody", "R1", codes.UNKNOWN_PLATFORM)
