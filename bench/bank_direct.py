@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bank_depository.domain.identity import id_check_char  # noqa: E402
-from bank_depository.protocol import envelope, signing  # noqa: E402
+from bank_depository.protocol import envelope, operator, signing  # noqa: E402
 
 PLATFORM_NO = "wanxinp2p"
 PASSWORD = "123456"
@@ -72,7 +72,7 @@ class Server:
         self.proc = subprocess.Popen(
             cli + ["bank", "serve", "--db", str(workdir / "bank.sqlite"), "--keys", str(self.keys),
                    "--port", "0", "--workers", str(workers), "--threads", str(threads),
-                   "--password-iterations", "1000"],
+                   "--password-iterations", "1000", "--quiet"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True)
         self.url = self._wait_listening(timeout)
 
@@ -96,13 +96,18 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(found[0] + "/sim/health", timeout=2).ok:
+                if requests.get(found[0] + "/sim/health", timeout=2, headers=self.operator()).ok:
                     return found[0]
             except requests.RequestException:
                 pass
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("the bank never answered /sim/health")
+
+    def operator(self) -> dict:
+        """The /sim credential the bank wrote beside its database."""
+        path = operator.token_file(self.workdir / "bank.sqlite")
+        return operator.header(path.read_text().strip()) if path.exists() else {}
 
     def cpu_seconds(self) -> float:
         """User+system CPU of the master and every worker (its process group), from /proc."""
@@ -137,11 +142,12 @@ class Server:
 class Platform:
     """A minimal platform: signs requests, verifies answers, drives the gateway pages."""
 
-    def __init__(self, url: str, keys_dir: Path):
+    def __init__(self, url: str, keys_dir: Path, sim_headers: dict | None = None):
         self.url = url
         self.key = signing.load_private_key(keys_dir / "platform_private.pem")
         self.bank_key = signing.load_public_key(keys_dir / "bank_public.pem")
         self.http = requests.Session()
+        self.http.headers.update(sim_headers or {})
         self.seq = 0
 
     def next_no(self, prefix: str) -> str:
@@ -379,7 +385,7 @@ def main(argv=None) -> int:
     try:
         t0 = time.monotonic()
         server = Server(workdir, args.workers, args.threads)
-        plat = Platform(server.url, server.keys)
+        plat = Platform(server.url, server.keys, server.operator())
         amount_fen = fen(args.amount)
         total_fen = amount_fen * args.requests
 
