@@ -477,7 +477,8 @@ def main(argv=None) -> int:
         print(f"  setup {setup_s:.1f}s; pre-signed {args.requests} requests in {sign_s:.1f}s (outside the window)")
         print(f"  window              {window:8.3f} s")
         print(f"  round trips/s       {rate:8.0f}   ({ok} ok, respCode {SUCCESS}, response signatures verified)")
-        print(f"  sign+verify/s       {crypto_rate:8.0f}   (RSA-2048 SHA256withRSA PKCS1v15, 1 thread, best 0.25 s slice)")
+        print(f"  sign+verify/s       {crypto_rate:8.0f}   "
+              "(RSA-2048 SHA256withRSA PKCS1v15, 1 thread, best 0.25 s slice)")
         print(f"  ratio               {rate / crypto_rate:8.2f} x")
         n = max(len(answers), 1)
         print(f"  cpu in window       server {server_cpu:.2f}s ({1000 * server_cpu / n:.2f} ms/request),"
