@@ -228,3 +228,13 @@ def test_the_same_platform_twice_is_one_line_error(tmp_path, captured):
     a, _ = key_file(tmp_path, "a.pem")
     assert_one_line_error(invoke("bank", "serve", "--keys", keys, "--db", tmp_path / "b.sqlite",
                                  "--platform", f"no=acme,key={a}", "--platform", f"no=acme,key={a}"), "twice")
+
+
+def test_the_sandbox_commands_are_in_the_tree_with_json():
+    from tests.test_cli import COMMANDS
+    tree = {" ".join(path): command for path, command in COMMANDS}
+    for name in ("platforms list", "platforms add", "requests list", "requests show", "bank reset", "clock set",
+                 "clock freeze", "clock unfreeze", "faults rm"):
+        assert name in tree, name
+        assert "as_json" in {p.name for p in tree[name].params}, name
+    assert {"platform_specs", "quiet"} <= {p.name for p in tree["bank serve"].params}
