@@ -8,6 +8,8 @@ registered platform's key. Only public keys are tried; nothing is stored.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from typing import Iterable, Optional
 
@@ -54,8 +56,6 @@ def hint(d: dict) -> str:
 
 
 def _signature_length(text: str) -> Optional[int]:
-    import base64
-    import binascii
     try:
         return len(base64.b64decode(text, validate=True))
     except (binascii.Error, ValueError):
