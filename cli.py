@@ -98,15 +98,29 @@ def bank() -> None:
 
 def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, profile: str,
                 algorithm: str | None, password_iterations: int, frozen_clock: bool,
-                context_path: str = "/wanxindepository") -> dict:
+                context_path: str = "/wanxindepository", platform_specs: tuple = (),
+                shorthand: bool = True) -> dict:
+    """The bank's configuration: the shorthand platform (``--platform-no`` with
+    ``--keys DIR/platform_public.pem``) unless ``shorthand`` is False, then every ``--platform`` spec."""
     from bank_depository import config
     from bank_depository.protocol.keyfiles import MissingKeyFile
+    from bank_depository.services.platforms import PlatformSpecError, parse_spec
 
+    platforms: list[dict] = []
+    if shorthand:
+        platforms.append({"platform_no": platform_no, "notify_url": notify_url, "profile": profile,
+                          "algorithm": algorithm})
+    for spec in platform_specs:
+        try:
+            parsed = parse_spec(spec)
+        except PlatformSpecError as exc:
+            raise click.ClickException(str(exc)) from None
+        if parsed["platform_no"] in {p["platform_no"] for p in platforms}:
+            raise click.ClickException(f"platform {parsed['platform_no']} is given twice")
+        platforms.append(parsed)
     try:
         return config.bank_config(
-            db, keys_dir=keys_dir,
-            platforms=[{"platform_no": platform_no, "notify_url": notify_url, "profile": profile,
-                        "algorithm": algorithm}],
+            db, keys_dir=keys_dir, platforms=platforms,
             PASSWORD_ITERATIONS=password_iterations, CLOCK_FROZEN=frozen_clock, DISPATCHER_THREAD=True,
             LEGACY_CONTEXT_PATH=context_path)
     except MissingKeyFile as exc:
@@ -121,56 +135,70 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=click.IntRange(0, 65535), default=55010, show_default=True,
               help="Port to bind; 0 picks a free port and prints it.")
-@click.option("--platform-no", default="wanxinp2p", show_default=True, help="The platform to trust.")
+@click.option("--platform", "platform_specs", multiple=True, metavar="SPEC",
+              help="A platform to trust, repeatable: 'no=acme,key=PATH,notify=URL[,profile=modern|legacy]"
+                   "[,algorithm=SHA256withRSA|SHA1withRSA][,name=TEXT]' (key: PEM, PKCS#1 or bare Base64 DER public "
+                   "key). With --platform, the --platform-no shorthand platform is added only if --platform-no is "
+                   "given explicitly.")
+@click.option("--platform-no", default="wanxinp2p", show_default=True,
+              help="Shorthand for one platform whose key is --keys DIR/platform_public.pem.")
 @click.option("--notify-url", default="",
-              help="Where the bank POSTs asynchronous notifications (legacy: GET {notify-url}gateway/?…).")
+              help="The shorthand platform's notify URL: where the bank POSTs notifications "
+                   "(legacy: GET {notify-url}gateway/?…).")
 @click.option("--profile", type=click.Choice(["modern", "legacy"]), default="modern", show_default=True,
-              help="Wire profile of the platform (legacy: the original Java depository's wire).")
+              help="Wire profile of the shorthand platform (legacy: the original Java depository's wire).")
 @click.option("--context-path", default="/wanxindepository", show_default=True,
               help="Where the legacy profile's routes live (/service, /gateway, /trans/*, /balance-details …).")
 @click.option("--algorithm", type=click.Choice(["SHA256withRSA", "SHA1withRSA"]), default=None,
-              help="Signature hash (default: SHA256withRSA; SHA1withRSA for legacy).")
+              help="Signature hash of the shorthand platform (default: SHA256withRSA; SHA1withRSA for legacy).")
 @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Worker processes.")
 @click.option("--password-iterations", type=click.IntRange(1, 10_000_000), default=120_000, show_default=True,
               help="PBKDF2 work factor of trade passwords.")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Threads per worker; one thread in more workers measured fastest (bench/bank_direct.py).")
 @click.option("--frozen-clock", is_flag=True, help="Stop the bank clock (it moves only via /sim/clock).")
+@click.option("--quiet", is_flag=True, help="No access-log line per protocol request on stderr.")
 @click.option("--sim-token", envvar="WANXIN_SIM_TOKEN", default=None,
               help="The operator credential for /sim (default: generated once and kept in <db>.sim-token, mode 0600) "
                    "[env WANXIN_SIM_TOKEN].")
-def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, context_path, algorithm, workers,
-               threads, password_iterations, frozen_clock, sim_token) -> None:
-    """Serve the bank on gunicorn worker processes with an embedded SQLite file."""
+@click.pass_context
+def bank_serve(cctx, db, keys_dir, host, port, platform_specs, platform_no, notify_url, profile, context_path,
+               algorithm, workers, threads, password_iterations, frozen_clock, quiet, sim_token) -> None:
+    """Serve the bank on gunicorn worker processes with an embedded SQLite file.
+
+    Every platform registered before (``wanxin platforms add``) is served too."""
+    from click.core import ParameterSource
+
     from bank_depository.app import create_app
     from serving import serve
 
+    shorthand = not platform_specs or cctx.get_parameter_source("platform_no") != ParameterSource.DEFAULT
     config = bank_config(db, keys_dir, platform_no, notify_url, profile, algorithm, password_iterations,
-                         frozen_clock, context_path)
+                         frozen_clock, context_path, platform_specs, shorthand)
+    config["ACCESS_LOG"] = not quiet
     if sim_token:
         config["SIM_TOKEN"] = sim_token
     try:
         check = create_app({**config, "DISPATCHER_THREAD": False})  # fail fast on bad keys, create the schema
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    served = sorted(check.extensions["wanxin.bank"].refresh_platforms().values(), key=lambda p: p.platform_no)
     check.extensions["wanxin.bank"].database.close()  # no SQLite handle may cross gunicorn's fork
     config["SIM_TOKEN"] = check.config["SIM_TOKEN"]  # every worker checks the same credential
 
-    from bank_depository.protocol import profiles
-
-    wire = profiles.get(profile)
-
     def ready(h, p):
-        click.echo(f"bank listening on http://{h}:{p}  (db {db}, platform {platform_no})", err=False)
+        names = ", ".join(f"{x.platform_no} ({x.profile.name})" for x in served)
+        click.echo(f"bank listening on http://{h}:{p}  (db {db}, platforms {names})", err=False)
         if sim_token:
             click.echo("operator credential: the --sim-token given (send 'Authorization: Bearer <token>' to /sim)")
         else:
             from bank_depository.protocol import operator
             click.echo(f"operator credential for /sim: {operator.token_file(db)} (WANXIN_SIM_TOKEN=$(cat "
                        f"{operator.token_file(db)}))")
-        if wire.serves_context_routes:
-            click.echo(f"{wire.name} wire for {platform_no}: http://{h}:{p}{wire.wire_path(context_path)}/service"
-                       " and /gateway")
+        for x in served:
+            if x.profile.serves_context_routes:
+                click.echo(f"{x.profile.name} wire for {x.platform_no}: "
+                           f"http://{h}:{p}{x.profile.wire_path(context_path)}/service and /gateway")
         sys.stdout.flush()
 
     serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
@@ -479,6 +507,21 @@ def bank_options(offline: bool = True):
     return wrap
 
 
+@bank.command("reset")
+@click.option("--platform-no", default=None, help="Reset only this platform (default: every platform and the clock).")
+@bank_options(offline=False)
+def bank_reset(platform_no, bank_url, as_json=False) -> None:
+    """Remove a platform's (or every platform's) users, cards, projects, requests, notifications, fault
+    rules and check-file rows; a full reset also puts the clock back at its start. The ledger stays sound:
+    the removed entries go whole. Registered platforms stay registered."""
+    body = {"platformNo": platform_no} if platform_no else {}
+    data = BankSource(bank_url, None, offline=False).send("POST", "/sim/reset", json=body)
+    if as_json:
+        return _echo_json(data)
+    removed = ", ".join(f"{n} {table}" for table, n in sorted(data["removed"].items())) or "nothing"
+    click.echo(f"reset {platform_no or 'every platform'}: removed {removed}; clock {data['now']}")
+
+
 @main.group()
 def accounts() -> None:
     """Depository accounts at the bank."""
@@ -618,6 +661,31 @@ def clock_advance(seconds, days, bank_url, platform_url, as_json=False) -> None:
     _echo_pairs(data, as_json)
 
 
+@clock.command("set")
+@click.argument("instant", metavar="DATETIME")
+@bank_options(offline=False)
+def clock_set(instant, bank_url, as_json=False) -> None:
+    """Set the bank's clock to DATETIME (ISO 8601; no offset means China Standard Time); never backwards."""
+    data = BankSource(bank_url, None, offline=False).send("POST", "/sim/clock", json={"set": instant})
+    _echo_json(data) if as_json else click.echo(f"bank: {data['now']}")
+
+
+@clock.command("freeze")
+@bank_options(offline=False)
+def clock_freeze(bank_url, as_json=False) -> None:
+    """Stop the bank's clock where it stands (it then moves only by clock advance / clock set)."""
+    data = BankSource(bank_url, None, offline=False).send("POST", "/sim/clock/freeze")
+    _echo_json(data) if as_json else click.echo(f"bank: {data['now']} (frozen)")
+
+
+@clock.command("unfreeze")
+@bank_options(offline=False)
+def clock_unfreeze(bank_url, as_json=False) -> None:
+    """Let the bank's clock run again from where it stands."""
+    data = BankSource(bank_url, None, offline=False).send("POST", "/sim/clock/unfreeze")
+    _echo_json(data) if as_json else click.echo(f"bank: {data['now']} (running)")
+
+
 @main.group()
 def faults() -> None:
     """Deterministic fault rules of the bank."""
@@ -658,6 +726,158 @@ def faults_clear(bank_url, as_json=False) -> None:
     """Remove every fault rule."""
     data = BankSource(bank_url, None, offline=False).send("DELETE", "/sim/faults")
     _echo_json(data) if as_json else click.echo(f"cleared {data['cleared']} rule(s)")
+
+
+@faults.command("rm")
+@click.argument("rule_id", metavar="ID", type=int)
+@bank_options(offline=False)
+def faults_rm(rule_id, bank_url, as_json=False) -> None:
+    """Remove fault rule ID (what it fired stays in the log)."""
+    data = BankSource(bank_url, None, offline=False).send("DELETE", f"/sim/faults/{rule_id}")
+    _echo_json(data) if as_json else click.echo(f"rule {data['id']} removed")
+
+
+# -- platforms ----------------------------------------------------------------------
+@main.group()
+def platforms() -> None:
+    """The platforms the bank serves (each with its own key, platformNo, notify URL and profile)."""
+
+
+@platforms.command("list")
+@bank_options()
+def platforms_list(bank_url, db=None, as_json=False) -> None:
+    """Every registered platform with its profile, algorithm and notify URL."""
+    def offline(conn):
+        from bank_depository.services.context import platform_from_row
+        from bank_depository.services.platforms import view
+        return [view(platform_from_row(r)) for r in conn.execute("SELECT * FROM platforms ORDER BY platform_no")]
+
+    data = BankSource(bank_url, db).get("/sim/platforms", offline)
+    if as_json:
+        return _echo_json(data)
+    _table(["platformNo", "name", "profile", "algorithm", "key bits", "notify URL"],
+           [[p["platformNo"], p["name"], p["profile"], p["algorithm"], p["keyBits"], p["notifyUrl"]] for p in data])
+
+
+@platforms.command("add")
+@click.argument("spec")
+@bank_options(offline=False)
+def platforms_add(spec, bank_url, as_json=False) -> None:
+    """Register (or update) a platform on the running bank: SPEC is
+    'no=acme,key=PATH,notify=URL[,profile=modern|legacy][,algorithm=SHA256withRSA|SHA1withRSA][,name=TEXT]',
+    as for bank serve --platform; the key file is read here and its text sent."""
+    from bank_depository.services.platforms import PlatformSpecError, parse_spec
+
+    try:
+        fields = parse_spec(spec)
+    except PlatformSpecError as exc:
+        raise click.ClickException(str(exc)) from None
+    body = {"platformNo": fields["platform_no"], "publicKey": fields["public_key"]}
+    for wire, name in (("notifyUrl", "notify_url"), ("profile", "profile"), ("algorithm", "algorithm"),
+                       ("name", "name")):
+        if fields.get(name):
+            body[wire] = fields[name]
+    data = BankSource(bank_url, None, offline=False).send("POST", "/sim/platforms", json=body)
+    _echo_json(data) if as_json else click.echo(
+        f"platform {data['platformNo']} registered ({data['profile']}, {data['algorithm']}, "
+        f"notify {data['notifyUrl'] or '-'})")
+
+
+# -- the request log --------------------------------------------------------------------
+@main.group("requests")
+def requests_group() -> None:
+    """The bank's request log: everything that reached /service, /gateway and /checkfile, refusals included."""
+
+
+def _print_log(entries: list[dict]) -> None:
+    for e in entries:
+        fault = f"  fault #{e['fault']['ruleId']} {e['fault']['action']}" if e.get("fault") else ""
+        click.echo(f"{e['at'][:19]}  {e['platformNo'] or '-'}  {e['serviceName'] or '-'}  {e['requestNo'] or '-'}  "
+                   f"{e['respCode']}  {e['durationMs']} ms{fault}")
+        if e.get("diagnosis"):
+            click.echo(f"    diagnosis: {e['diagnosis']['hint']}")
+
+
+@requests_group.command("list")
+@click.option("--platform-no", default="", help="Only this platform's requests.")
+@click.option("--refused", is_flag=True, help="Only refused requests (any code but 00000).")
+@click.option("--since", default="", help="Only requests at or after this instant of the bank clock (ISO 8601).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True,
+              help="At most this many (the newest).")
+@click.option("--follow", is_flag=True, help="Keep printing new requests as they arrive (Ctrl-C stops).")
+@click.option("--polls", type=click.IntRange(1), default=None, help="With --follow: stop after this many polls.")
+@bank_options()
+def requests_list(platform_no, refused, since, limit, follow, polls, bank_url, db=None, as_json=False) -> None:
+    """Requests the bank received, oldest first: time, platform, service, requestNo, code, duration, fault."""
+    import time
+
+    from bank_depository.storage import request_log
+
+    if since:
+        from bank_depository.clock import ClockError, iso, parse_instant
+        try:
+            since = iso(parse_instant(since))
+        except ClockError as exc:
+            raise click.ClickException(str(exc)) from None
+    source = BankSource(bank_url, db)
+    params = {k: v for k, v in (("platformNo", platform_no), ("status", "refused" if refused else ""),
+                                ("since", since), ("limit", str(limit))) if v}
+    after, done = 0, 0
+    while True:
+        query = {**params, **({"after": str(after)} if after else {})}
+        data = source.get("/sim/requests", lambda c, after=after: request_log.query(
+            c, platform_no=platform_no, outcome="refused" if refused else "", since=since, after_id=after,
+            limit=limit), **query)
+        if as_json and not follow:
+            return _echo_json(data)
+        for entry in data:
+            click.echo(json.dumps(entry, ensure_ascii=False)) if as_json else _print_log([entry])
+        after = data[-1]["id"] if data else after
+        done += 1
+        if not follow or (polls is not None and done >= polls):
+            return
+        sys.stdout.flush()
+        time.sleep(1.0)
+
+
+@requests_group.command("show")
+@click.argument("request_no")
+@click.option("--platform-no", default="", help="Only this platform's request of that number.")
+@bank_options()
+def requests_show(request_no, platform_no, bank_url, db=None, as_json=False) -> None:
+    """One requestNo: what the bank recorded (payload, answer) and every time it reached the bank."""
+    from bank_depository.domain.errors import BankError
+    from bank_depository.services import inspect
+    from bank_depository.storage import request_log
+
+    source = BankSource(bank_url, db)
+    log = source.get("/sim/requests", lambda c: request_log.query(c, request_no=request_no, platform_no=platform_no),
+                     requestNo=request_no, **({"platformNo": platform_no} if platform_no else {}))
+
+    def offline(conn):
+        try:
+            return inspect.request(conn, request_no, platform_no)
+        except BankError:
+            return []
+    try:
+        recorded = source.get(f"/sim/requests/{request_no}", offline,
+                              **({"platformNo": platform_no} if platform_no else {}))
+    except click.ClickException:
+        recorded = []
+    if not recorded and not log:
+        raise click.ClickException(f"no request {request_no} reached the bank")
+    data = {"requestNo": request_no, "recorded": recorded, "log": log}
+    if as_json:
+        return _echo_json(data)
+    for r in recorded:
+        click.echo(f"{r['platformNo']}  {r['serviceName']}  {r['requestNo']}  status {r['status']}  "
+                   f"{r['respCode'] or '(waiting)'}  created {r['createdAt'][:19]}")
+        click.echo(f"    payload:  {json.dumps(r['payload'], ensure_ascii=False)}")
+        click.echo(f"    answered: {json.dumps(r['respData'], ensure_ascii=False, default=str)}")
+    if not recorded:
+        click.echo(f"{request_no}: nothing recorded (every attempt was refused before it ran)")
+    click.echo("\nreached the bank:")
+    _print_log(log)
 
 
 @main.command()

@@ -9,10 +9,11 @@ from flask import Flask
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
-from .http import checkfile_view, console_view, errors, filters, gateway_view, legacy_view, service_view, sim_view
+from .http import checkfile_view, console_view, edge, errors, filters, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 from .protocol import legacy as legacy_wire, operator, profiles, signing
-from .services.context import BankContext, Platform, register_platform
+from .services import platforms
+from .services.context import BankContext, register_platform
 from .storage import db
 
 log = logging.getLogger("wanxin.bank")
@@ -33,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "wanxin_console",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Strict",
+    "ACCESS_LOG": False,        # one line per protocol request on stderr (`wanxin bank serve` turns it on)
 }
 PROFILES = profiles.NAMES
 
@@ -82,14 +84,12 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
             persistent.freeze()
         clock = persistent
     ctx = BankContext(database=database, clock=clock, private_key=private_key,
-                      password_iterations=int(cfg["PASSWORD_ITERATIONS"]))
+                      password_iterations=int(cfg["PASSWORD_ITERATIONS"]),
+                      clock_start=(cfg["CLOCK_START"], bool(cfg["CLOCK_FROZEN"])))
     ctx.faults = faults or faults_mod.FaultBook(database.conn, ctx.now_iso)
-    for spec, wire in zip(cfg["PLATFORMS"], wires):
-        text = signing.key_text(spec["public_key"])
-        platform = Platform(platform_no=spec["platform_no"],
-                            public_key=signing.load_public_key(text, allow_weak=wire.allow_weak_keys),
-                            algorithm=spec.get("algorithm") or wire.default_algorithm,
-                            notify_url=spec.get("notify_url", ""), profile=wire, name=spec.get("name", ""))
+    for spec in cfg["PLATFORMS"]:
+        platform, text = platforms.build({**spec, "public_key": signing.key_text(spec["public_key"])})
+        wire = platform.profile
         if platform.public_key.key_size < signing.MIN_BITS:
             log.warning("platform %s uses a %d-bit key: accepted only because its profile is %s",
                         platform.platform_no, platform.public_key.key_size, wire.name)
@@ -97,12 +97,14 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         if warning:
             log.warning("platform %s is %s: %s", platform.platform_no, wire.name, warning)
         register_platform(ctx, platform, text)
+    ctx.refresh_platforms()  # the configured ones and any registered at run time before a restart
 
     dispatcher = Dispatcher(ctx, schedule=tuple(cfg["NOTIFY_SCHEDULE"]), timeout=float(cfg["NOTIFY_TIMEOUT"]))
     app.extensions["wanxin.bank"] = ctx
     app.extensions["wanxin.dispatcher"] = dispatcher
     errors.install(app)
     filters.install(app)
+    edge.install(app)
     app.register_blueprint(service_view.bp)
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)

@@ -111,6 +111,35 @@ class PersistentClock:
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock.frozen', ?)", (iso(target),))
         return target
 
+    def unfreeze(self) -> dt.datetime:
+        """Let a frozen clock run again from where it stands (never backwards)."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            offset, frozen = self._read(conn)
+            now = parse_instant(frozen) if frozen else self._system() + dt.timedelta(seconds=offset)
+            conn.execute("DELETE FROM meta WHERE key = 'clock.frozen'")
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock.offset', ?)",
+                         (repr((now - self._system()).total_seconds()),))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return now
+
+    def frozen(self) -> bool:
+        return self._read(self._connect())[1] is not None
+
+    def restart(self, conn: sqlite3.Connection, start: Optional[dt.datetime], frozen: bool) -> None:
+        """Inside the caller's transaction: the clock as a fresh bank starts it (a full reset; the one
+        move that may go backwards). ``start`` None: system time."""
+        conn.execute("DELETE FROM meta WHERE key LIKE 'clock.%'")
+        if frozen:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('clock.frozen', ?)", (iso(start or self._system()),))
+        elif start is not None:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('clock.offset', ?)",
+                         (repr((start.astimezone(CST) - self._system()).total_seconds()),))
+
     def advance(self, seconds: float) -> dt.datetime:
         return self.set(_plus(self.now(), seconds))
 

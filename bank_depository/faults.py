@@ -10,7 +10,7 @@ A rule is a JSON object with an ``action`` and optional matchers:
   (``seconds`` later on the bank's clock), ``reorder_notifications`` (the due
   batch is sent in reverse order).
 
-Matchers: ``service``, ``bizType``, ``userNo``; ``nth`` fires from the nth
+Matchers: ``service``, ``bizType``, ``userNo``, ``platformNo``; ``nth`` fires from the nth
 matching call on (1-based); ``times`` fires that many times (default 1, -1 =
 always); ``probability`` with ``seed`` fires by a seeded draw per matching
 call, so a soak run reproduces exactly. Rules live in the database so every
@@ -19,20 +19,23 @@ Faults never touch the ledger, so ``verify`` stays clean under any rule.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import random
 import sqlite3
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from .protocol import codes
+from .domain.errors import NotFound
+from .protocol import codes, services as svc
 
 REQUEST_ACTIONS = frozenset({"reject", "lose_response", "delay"})
 NOTIFICATION_ACTIONS = frozenset({"drop_notification", "duplicate_notification", "delay_notification",
                                   "reorder_notifications"})
 ACTIONS = REQUEST_ACTIONS | NOTIFICATION_ACTIONS
-KEYS = {"action", "code", "seconds", "service", "bizType", "userNo", "nth", "times", "probability", "seed",
-        "message"}
+KEYS = {"action", "code", "seconds", "service", "bizType", "userNo", "platformNo", "nth", "times", "probability",
+        "seed", "message"}
+SERVICES = svc.GATEWAY_SERVICES | svc.DIRECT_SERVICES
 MAX_DELAY_SECONDS = 120
 
 
@@ -40,15 +43,26 @@ class FaultRuleError(ValueError):
     """A rule that cannot be used; the message says which key is wrong."""
 
 
+def _did_you_mean(value: object, known) -> str:
+    close = difflib.get_close_matches(str(value), sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def validate(rule: dict) -> dict:
     if not isinstance(rule, dict):
         raise FaultRuleError("a fault rule is a JSON object")
-    unknown = set(rule) - KEYS
+    unknown = sorted(map(str, set(rule) - KEYS))
     if unknown:
-        raise FaultRuleError(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(KEYS))}")
+        raise FaultRuleError(f"unknown key(s) {', '.join(unknown)}{_did_you_mean(unknown[0], KEYS)}; "
+                             f"allowed: {', '.join(sorted(KEYS))}")
     action = rule.get("action")
     if action not in ACTIONS:
-        raise FaultRuleError(f"action must be one of {', '.join(sorted(ACTIONS))}")
+        raise FaultRuleError(f"action {action!r} is unknown{_did_you_mean(action, ACTIONS)};"
+                             f" action must be one of {', '.join(sorted(ACTIONS))}")
+    for key, known in (("service", SERVICES), ("bizType", svc.BIZ_TYPES)):
+        if rule.get(key) is not None and str(rule[key]) not in known:
+            raise FaultRuleError(f"{key} {rule[key]!r} would never match{_did_you_mean(rule[key], known)};"
+                                 f" known: {', '.join(sorted(known))}")
     clean = {"action": action}
     if action == "reject":
         code = str(rule.get("code", codes.EXCEPTION))
@@ -64,7 +78,7 @@ def validate(rule: dict) -> dict:
         if action == "delay" and seconds > MAX_DELAY_SECONDS:
             raise FaultRuleError(f"delay is at most {MAX_DELAY_SECONDS} seconds")
         clean["seconds"] = seconds
-    for key in ("service", "bizType", "userNo"):
+    for key in ("service", "bizType", "userNo", "platformNo"):
         if rule.get(key) is not None:
             clean[key] = str(rule[key])
     for key, low in (("nth", 1), ("times", -1)):
@@ -118,10 +132,23 @@ class FaultBook:
         return self._connect().execute("DELETE FROM fault_rules").rowcount
 
     def remove(self, rule_id: int) -> dict:
-        """Remove one rule; its past firings stay in the log."""
-        if not self._connect().execute("DELETE FROM fault_rules WHERE id = ?", (rule_id,)).rowcount:
-            raise LookupError(f"no fault rule {rule_id}")
-        return {"removed": rule_id}
+        """Remove one rule (its past firings stay in the log); NotFound if there is none."""
+        conn = self._connect()
+        row = conn.execute("SELECT * FROM fault_rules WHERE id = ?", (rule_id,)).fetchone()
+        if row is None or conn.execute("DELETE FROM fault_rules WHERE id = ?", (rule_id,)).rowcount == 0:
+            raise NotFound(f"no fault rule {rule_id}")
+        return {"id": rule_id, **json.loads(row["rule"]), "removed": True}
+
+    def delete_platform(self, conn: sqlite3.Connection, platform_no: Optional[str]) -> int:
+        """Inside the caller's transaction: the rules naming ``platform_no`` (None: every rule) and their log."""
+        if platform_no is None:
+            conn.execute("DELETE FROM fault_log")
+            return conn.execute("DELETE FROM fault_rules").rowcount
+        ids = [r["id"] for r in conn.execute("SELECT id, rule FROM fault_rules").fetchall()
+               if json.loads(r["rule"]).get("platformNo") == platform_no]
+        conn.executemany("DELETE FROM fault_log WHERE rule_id = ?", [(i,) for i in ids])
+        conn.executemany("DELETE FROM fault_rules WHERE id = ?", [(i,) for i in ids])
+        return len(ids)
 
     def log(self, limit: int = 200) -> list[dict]:
         rows = self._connect().execute("SELECT * FROM fault_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
@@ -131,7 +158,7 @@ class FaultBook:
         return self._connect().execute("SELECT 1 FROM fault_rules LIMIT 1").fetchone() is not None
 
     def fire(self, actions: frozenset, *, service: str = "", biz_type: str = "", user_no: str = "",
-             request_no: str = "") -> Optional[Fired]:
+             request_no: str = "", platform_no: str = "") -> Optional[Fired]:
         """The first rule among ``actions`` that matches and fires now (counters updated, firing logged)."""
         conn = self._connect()
         if not self.has_rules():
@@ -141,7 +168,7 @@ class FaultBook:
             fired = None
             for row in conn.execute("SELECT * FROM fault_rules ORDER BY id").fetchall():
                 rule = json.loads(row["rule"])
-                if rule["action"] not in actions or not _matches(rule, service, biz_type, user_no):
+                if rule["action"] not in actions or not _matches(rule, service, biz_type, user_no, platform_no):
                     continue
                 matched = row["matched"] + 1
                 go = matched >= rule.get("nth", 1) and (rule["times"] == -1 or row["fired"] < rule["times"])
@@ -163,6 +190,6 @@ class FaultBook:
         return fired
 
 
-def _matches(rule: dict, service: str, biz_type: str, user_no: str) -> bool:
+def _matches(rule: dict, service: str, biz_type: str, user_no: str, platform_no: str) -> bool:
     return all(rule.get(k) in (None, v) for k, v in (("service", service), ("bizType", biz_type),
-                                                      ("userNo", user_no)))
+                                                      ("userNo", user_no), ("platformNo", platform_no)))

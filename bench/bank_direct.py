@@ -73,7 +73,7 @@ class Server:
         self.proc = subprocess.Popen(
             cli + ["bank", "serve", "--db", str(workdir / "bank.sqlite"), "--keys", str(self.keys),
                    "--port", "0", "--workers", str(workers), "--threads", str(threads),
-                   "--password-iterations", "1000"],
+                   "--password-iterations", "1000", "--quiet"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True)
         self.url = self._wait_listening(timeout)
 
@@ -107,6 +107,11 @@ class Server:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("the bank never answered /sim/health")
+
+    def operator(self) -> dict:
+        """The /sim credential the bank wrote beside its database."""
+        path = operator.token_file(self.workdir / "bank.sqlite")
+        return operator.header(path.read_text().strip()) if path.exists() else {}
 
     def cpu_seconds(self) -> float:
         """User+system CPU of the master and every worker (its process group), from /proc."""

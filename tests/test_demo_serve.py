@@ -55,8 +55,12 @@ def test_demo_serve_keeps_the_console_up_with_its_credential_until_interrupted()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
         reader.join(timeout=10)
+        err = proc.stderr.read() if proc.stderr else ""
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
     rest = "".join(lines.queue)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 0, err
     assert "stopped" in rest and "PASSED" in rest
 
 

@@ -20,3 +20,10 @@ class BankError(Exception):
 
 def param_error(detail: str) -> BankError:
     return BankError(codes.PARAM_FAIL, detail)
+
+
+class NotFound(BankError):
+    """An operator asked for something the bank does not hold (a notification, a fault rule, a platform)."""
+
+    def __init__(self, detail: str):
+        super().__init__(codes.NOT_FOUND, detail)

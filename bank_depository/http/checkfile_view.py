@@ -18,15 +18,14 @@ before its trailer, which the platform must refuse.
 """
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response, current_app, request
 
 from ..domain.errors import BankError
 from ..domain.fields import Payload
 from ..protocol import codes, envelope, services as svc
 from ..services import checkfile, pipeline
-from .service_view import json_response, request_faults
+from . import edge
+from .service_view import json_response
 
 bp = Blueprint("checkfile", __name__)
 
@@ -35,7 +34,7 @@ bp = Blueprint("checkfile", __name__)
 def checkfile_stream():
     ctx = current_app.extensions["wanxin.bank"]
     try:
-        signed, platform = pipeline.authenticate(ctx, request.values)
+        signed, platform = edge.authenticate(ctx, request.values)
     except envelope.EnvelopeError as exc:
         return json_response(pipeline.error_body(ctx, exc.code, exc.detail, exc.request_no))
     payload = signed.payload()
@@ -44,17 +43,13 @@ def checkfile_stream():
         return json_response(pipeline.error_body(ctx, codes.UNKNOWN_SERVICE,
                                                  f"/checkfile serves {svc.DOWNLOAD_CHECKFILE} only",
                                                  request_no, platform.algorithm))
-    fired = request_faults(ctx, signed.service_name, payload, request_no)
-    if fired and fired.action == "reject":
-        code = fired.rule["code"]
-        return json_response(pipeline.error_body(ctx, code, fired.rule.get("message") or codes.message(code),
-                                                 request_no, platform.algorithm))
-    if fired and fired.action == "delay":
-        time.sleep(fired.rule["seconds"])
+    fault = edge.request_fault(ctx, platform.platform_no, signed.service_name, payload, request_no)
+    if fault and fault.reject:
+        return json_response(pipeline.error_body(ctx, fault.code, fault.message, request_no, platform.algorithm))
     try:
         pipeline.request_no_of(payload)
         day, closed, chunks = checkfile.stream(ctx, platform, Payload(payload),
-                                               with_trailer=not (fired and fired.action == "lose_response"))
+                                               with_trailer=not (fault and fault.lose_response))
     except BankError as exc:
         return json_response(pipeline.error_body(ctx, exc.code, exc.detail, request_no, platform.algorithm))
     # The headers are a convenience for people; only the signed trailer is evidence.

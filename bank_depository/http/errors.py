@@ -9,7 +9,8 @@ from ..domain.errors import BankError
 from ..faults import FaultRuleError
 from ..protocol import codes
 
-_HTTP_STATUS = {codes.USER_NOT_FOUND: 404, codes.TRANSACTION_NOT_FOUND: 404, codes.CARD_NOT_FOUND: 404,
+_HTTP_STATUS = {codes.NOT_FOUND: 404,
+                codes.USER_NOT_FOUND: 404, codes.TRANSACTION_NOT_FOUND: 404, codes.CARD_NOT_FOUND: 404,
                 codes.PROJECT_NOT_FOUND: 404, codes.CARD_EXISTS: 409}
 
 
@@ -26,10 +27,6 @@ def install(app: Flask) -> None:
     @app.errorhandler(ClockError)
     def _bad_input(exc: ValueError):
         return error_json(codes.PARAM_FAIL, str(exc), 400)
-
-    @app.errorhandler(LookupError)
-    def _missing(exc: LookupError):
-        return error_json("404", str(exc).strip("'\""), 404)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -1,15 +1,12 @@
 """``/gateway``: bank-hosted pages for opening an account, recharging and withdrawing."""
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from ..domain.errors import BankError
-from ..protocol import envelope
+from ..protocol import codes, envelope
 from ..services import gateway, inspect
-from ..services.pipeline import authenticate
-from .service_view import request_faults
+from . import edge
 
 bp = Blueprint("gateway", __name__)
 
@@ -27,12 +24,18 @@ def _page(page: gateway.Page, status: int = 200):
 def open_gateway():
     ctx = current_app.extensions["wanxin.bank"]
     try:
-        signed, platform = authenticate(ctx, request.values)
+        signed, platform = edge.authenticate(ctx, request.values)
     except envelope.EnvelopeError as exc:
         return _page(gateway.Page(str(request.values.get("serviceName", "")), "", error=f"{exc.code} {exc.detail}"),
                      400)
+    return opened(ctx, signed, platform, _page)
+
+
+def opened(ctx, signed, platform, render):
+    """The page of a verified gateway request, its answer noted for the request log."""
     page = gateway.open_page(ctx, signed, platform)
-    return _page(page, 400 if page.error and not page.done_url else 200)
+    edge.note(resp_code=page.code or codes.SUCCESS, detail=page.error)
+    return render(page, 400 if page.error and not page.done_url else 200)
 
 
 def _stored_request(ctx, platform_no: str, request_no: str) -> tuple[str, dict]:
@@ -58,6 +61,8 @@ def confirm():
     platform = ctx.platform(form.get("platformNo", ""))
     request_no = form.get("requestNo", "")
     if platform is None or not request_no:
+        edge.note(resp_code=codes.UNKNOWN_PLATFORM if platform is None else codes.PARAM_FAIL,
+                  detail="unknown platform or request")
         return _page(gateway.Page("", "", error="unknown platform or request"), 400)
     service, payload = _stored_request(ctx, platform.platform_no, request_no)
     return confirm_with_faults(ctx, platform, request_no, service, payload, form,
@@ -84,14 +89,15 @@ def cancel():
 def confirm_with_faults(ctx, platform, request_no: str, service: str, payload: dict, form: dict, error_page):
     """Confirm a pending gateway request with the request-level fault rules applied at the edge
     (matched on the request as the bank stored it); ``error_page(message)`` renders a refusal."""
-    fired = request_faults(ctx, service, payload, request_no)
-    if fired and fired.action == "delay":
-        time.sleep(fired.rule["seconds"])
+    edge.note(platform_no=platform.platform_no, service=service, request_no=request_no)
+    fault = edge.request_fault(ctx, platform.platform_no, service, payload, request_no)
     try:
         result = gateway.confirm(ctx, platform, request_no, form,
-                                 reject_code=fired.rule["code"] if fired and fired.action == "reject" else "")
+                                 reject_code=fault.code if fault and fault.reject else "")
     except BankError as exc:
+        edge.note(resp_code=exc.code, detail=exc.message)
         return error_page(exc.message)
-    if fired and fired.action == "lose_response":
+    edge.note(resp_code=result.resp_code, detail=result.msg)
+    if fault and fault.lose_response:
         return Response("", status=504)
     return redirect(result.url, 302)

@@ -16,8 +16,9 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope, legacy, profiles, services as svc, signing
-from ..services import counter, gateway, inspect, local, pipeline
-from .gateway_view import TITLES, _stored_request, confirm_with_faults
+from ..services import counter, gateway, inspect, local
+from . import edge
+from .gateway_view import TITLES, _stored_request, confirm_with_faults, opened
 from .service_view import json_response, run_direct
 
 bp = Blueprint("legacy", __name__)
@@ -32,15 +33,17 @@ def _ctx():
 
 
 def _legacy_platforms(ctx) -> list[str]:
-    return [no for no, p in ctx.platforms.items() if p.profile.serves_context_routes]
+    return [no for no, p in ctx.refresh_platforms().items() if p.profile.serves_context_routes]
 
 
 def _authenticate(ctx, fields):
     """The envelope of a legacy platform; a modern platform is unknown here. Raises EnvelopeError."""
-    signed, platform = pipeline.authenticate(ctx, fields)
+    signed, platform = edge.authenticate(ctx, fields)
     if not platform.profile.serves_context_routes:
-        raise envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the legacy"
+        exc = envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the legacy"
                                                       " profile")
+        edge.note(resp_code=exc.code, detail=exc.detail)
+        raise exc
     return signed, platform
 
 
@@ -99,8 +102,7 @@ def gateway_page():
     if refusal is not None:
         return refusal
     ctx, signed, platform = verified
-    page = gateway.open_page(ctx, signed, platform)
-    return _page(page, 400 if page.error and not page.done_url else 200)
+    return opened(ctx, signed, platform, _page)
 
 
 def _platform_for(ctx, app_code: str, request_no: str):
@@ -137,6 +139,7 @@ def trans(kind: str):
     stored_service, payload = _stored_request(ctx, platform.platform_no, request_no) if platform else ("", {})
     if platform is None or stored_service != service:
         missing = f"{codes.message(codes.TRANSACTION_NOT_FOUND)}: no {service or kind} request {request_no}"
+        edge.note(resp_code=codes.TRANSACTION_NOT_FOUND, detail=missing)
         return _page(gateway.Page(service or "", "", request_no, error=missing), 400)
     finished = _finished_note(ctx, platform.platform_no, request_no)
     if finished is not None and service in legacy.FORM_REPLAYS:

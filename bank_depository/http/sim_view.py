@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..clock import iso, parse_instant
+from ..clock import ClockError, PersistentClock, iso, parse_instant
 from ..domain.errors import param_error
 from ..notify import dispatcher as notify
 from ..protocol import operator
-from ..services import checkfile, counter, inspect, verify
+from ..services import checkfile, counter, inspect, platforms, reset, verify
+from ..storage import request_log
 from .errors import error_json
 
 bp = Blueprint("sim", __name__, url_prefix="/sim")
@@ -40,7 +41,7 @@ def _body() -> dict:
 
 @bp.get("/health")
 def health():
-    return jsonify({"ok": True, "now": iso(_ctx().clock.now()), "platforms": sorted(_ctx().platforms)})
+    return jsonify({"ok": True, "now": iso(_ctx().clock.now()), "platforms": sorted(_ctx().refresh_platforms())})
 
 
 @bp.post("/bank-cards")
@@ -55,7 +56,7 @@ def deposit(card_number: str):
 
 @bp.get("/accounts")
 def accounts():
-    return jsonify(inspect.accounts(_ctx().conn()))
+    return jsonify(inspect.accounts(_ctx().conn(), request.args.get("platformNo", "")))
 
 
 @bp.get("/accounts/<user_no>")
@@ -67,17 +68,17 @@ def account(user_no: str):
 def holds():
     a = request.args
     return jsonify(inspect.holds(_ctx().conn(), user_no=a.get("userNo", ""), project_no=a.get("projectNo", ""),
-                                 state=a.get("state", "")))
+                                 state=a.get("state", ""), platform_no=a.get("platformNo", "")))
 
 
 @bp.get("/projects")
 def projects():
-    return jsonify(inspect.projects(_ctx().conn()))
+    return jsonify(inspect.projects(_ctx().conn(), request.args.get("platformNo", "")))
 
 
 @bp.get("/requests/<request_no>")
 def request_detail(request_no: str):
-    return jsonify(inspect.request(_ctx().conn(), request_no))
+    return jsonify(inspect.request(_ctx().conn(), request_no, request.args.get("platformNo", "")))
 
 
 @bp.get("/entries")
@@ -96,7 +97,27 @@ def ledger_verify():
 
 @bp.get("/clock")
 def clock_show():
-    return jsonify({"now": iso(_ctx().clock.now())})
+    clock = _ctx().clock
+    return jsonify({"now": iso(clock.now()), "frozen": clock.frozen() if isinstance(clock, PersistentClock) else True})
+
+
+def _persistent() -> PersistentClock:
+    clock = _ctx().clock
+    if not isinstance(clock, PersistentClock):
+        raise ClockError("this bank runs on an in-memory test clock: it is always frozen")
+    return clock
+
+
+@bp.post("/clock/freeze")
+def clock_freeze():
+    clock = _persistent()
+    now = clock.now() if clock.frozen() else clock.freeze()
+    return jsonify({"now": iso(now), "frozen": True})
+
+
+@bp.post("/clock/unfreeze")
+def clock_unfreeze():
+    return jsonify({"now": iso(_persistent().unfreeze()), "frozen": False})
 
 
 @bp.post("/clock")
@@ -129,9 +150,52 @@ def faults_clear():
     return jsonify({"cleared": _ctx().faults.clear()})
 
 
+@bp.delete("/faults/<int:rule_id>")
+def faults_remove(rule_id: int):
+    return jsonify(_ctx().faults.remove(rule_id))
+
+
+@bp.get("/platforms")
+def platforms_list():
+    return jsonify(platforms.listing(_ctx()))
+
+
+@bp.post("/platforms")
+def platforms_add():
+    view, created = platforms.register(_ctx(), _body())
+    return jsonify(view), 201 if created else 200
+
+
+@bp.post("/reset")
+def reset_sandbox():
+    data = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(data, dict):
+        raise param_error("the request body must be a JSON object: {} or {\"platformNo\": NO}")
+    return jsonify(reset.reset(_ctx(), data))
+
+
+@bp.get("/requests")
+def requests_log():
+    a = request.args
+    status = a.get("status", "")
+    if status not in ("", "accepted", "refused"):
+        raise param_error("status must be accepted or refused")
+    since = iso(parse_instant(a["since"])) if a.get("since") else ""
+    numbers = {}
+    for name, default, high in (("after", "0", 2**62), ("limit", "200", 10_000)):
+        text = a.get(name, default)
+        if not text.isdigit() or not (0 if name == "after" else 1) <= int(text) <= high:
+            raise param_error(f"{name} must be a whole number up to {high}")
+        numbers[name] = int(text)
+    return jsonify(request_log.query(_ctx().conn(), platform_no=a.get("platformNo", ""), outcome=status,
+                                     since=since, after_id=numbers["after"], request_no=a.get("requestNo", ""),
+                                     limit=numbers["limit"]))
+
+
 @bp.get("/notifications")
 def notifications():
-    return jsonify(inspect.notifications(_ctx().conn(), request.args.get("state", "")))
+    return jsonify(inspect.notifications(_ctx().conn(), request.args.get("state", ""),
+                                         platform_no=request.args.get("platformNo", "")))
 
 
 @bp.post("/notifications/<int:notification_id>/resend")
@@ -148,6 +212,6 @@ def notifications_dispatch():
 @bp.get("/checkfile")
 def checkfile_text():
     day = checkfile.parse_day(request.args.get("date", ""))
-    platform_no = request.args.get("platformNo") or next(iter(sorted(_ctx().platforms)), "")
+    platform_no = request.args.get("platformNo") or next(iter(sorted(_ctx().refresh_platforms())), "")
     content = checkfile.render(_ctx().conn(), platform_no, day)[0]
     return Response(content, content_type="text/csv; charset=utf-8")

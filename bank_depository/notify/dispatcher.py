@@ -18,6 +18,7 @@ from typing import Optional
 import requests
 
 from ..clock import iso
+from ..domain.errors import NotFound
 from ..faults import NOTIFICATION_ACTIONS
 from ..protocol import envelope, signing
 from ..services.context import BankContext
@@ -62,7 +63,8 @@ class Dispatcher:
         if faults is not None and len(batch) > 1:
             first = batch[0]
             if faults.fire(frozenset({"reorder_notifications"}), service=first["service_name"],
-                           user_no=_user_of(first), request_no=first["request_no"]):
+                           user_no=_user_of(first), request_no=first["request_no"],
+                           platform_no=first["platform_no"]):
                 batch.reverse()
         attempts = []
         for row in batch:
@@ -72,7 +74,7 @@ class Dispatcher:
                 if self._was_delayed(row):  # a delay applies once, or an always-on rule would starve the row
                     actions -= {"delay_notification"}
                 fired = faults.fire(actions, service=row["service_name"], user_no=_user_of(row),
-                                    request_no=row["request_no"])
+                                    request_no=row["request_no"], platform_no=row["platform_no"])
             if fired and fired.action == "drop_notification":
                 self._finish(row, None, "dropped by fault rule %d" % fired.rule_id, "", dropped=True)
                 continue
@@ -183,6 +185,8 @@ class Dispatcher:
         now = self.ctx.clock.now()
         with db.transaction(conn):
             current = conn.execute("SELECT state, attempts FROM notifications WHERE id = ?", (row["id"],)).fetchone()
+            if current is None:  # a reset removed it while it was in flight: nothing left to record
+                return
             if dropped:
                 conn.execute("UPDATE notifications SET state = 'DROPPED' WHERE id = ?", (row["id"],))
                 conn.execute("INSERT INTO notification_attempts (notification_id, attempted_at, error)"
@@ -213,7 +217,7 @@ def resend(ctx: BankContext, notification_id: int) -> dict:
     with db.transaction(conn):
         row = conn.execute("SELECT id FROM notifications WHERE id = ?", (notification_id,)).fetchone()
         if row is None:
-            raise LookupError(f"no notification {notification_id}")
+            raise NotFound(f"no notification {notification_id}")
         conn.execute("UPDATE notifications SET state = 'PENDING', attempts = 0, next_attempt_at = ? WHERE id = ?",
                      (ctx.now_iso(), notification_id))
     return {"id": notification_id, "state": "PENDING"}

@@ -24,6 +24,7 @@ _TABLE = [
     Code("00005", "REQUEST_CONFLICT", "请求流水号重复且请求内容不一致"),
     Code("00006", "UNKNOWN_SERVICE", "不支持的服务"),
     Code("00007", "UNKNOWN_PLATFORM", "平台未注册"),
+    Code("00008", "NOT_FOUND", "记录不存在"),
     Code("30010", "HOLD_NOT_FOUND", "预处理(冻结)记录不存在"),
     Code("30011", "HOLD_NOT_FROZEN", "预处理记录不是冻结状态"),
     Code("30012", "AMOUNT_MISMATCH", "金额与预处理记录不符"),
@@ -58,6 +59,7 @@ SIGN_FAIL = "00004"
 REQUEST_CONFLICT = "00005"
 UNKNOWN_SERVICE = "00006"
 UNKNOWN_PLATFORM = "00007"
+NOT_FOUND = "00008"
 HOLD_NOT_FOUND = "30010"
 HOLD_NOT_FROZEN = "30011"
 AMOUNT_MISMATCH = "30012"

@@ -27,6 +27,8 @@ class EnvelopeError(Exception):
         self.code = code
         self.detail = detail
         self.request_no = request_no
+        #: Why a signature was refused (:mod:`bank_depository.services.diagnosis`), for the request log.
+        self.diagnosis: Optional[dict[str, Any]] = None
 
 
 def dumps(obj: Any) -> str:
@@ -95,10 +97,11 @@ def parse_request(fields: Mapping[str, Any]) -> SignedRequest:
 def verify_request(request: SignedRequest, key: signing.PublicKey, algorithm: str) -> None:
     if not signing.verify(key, request.payload_bytes, request.signature, algorithm):
         raise EnvelopeError(codes.SIGN_FAIL, "signature does not match reqData",
-                            request_no=_request_no_of(request.payload_text))
+                            request_no=request_no_of(request.payload_text))
 
 
-def _request_no_of(text: str) -> str:
+def request_no_of(text: str) -> str:
+    """The payload's requestNo as text, or '' (for reporting a refusal, never for acting on it)."""
     try:
         value = loads(text).get("requestNo", "")
     except (ValueError, AttributeError):

@@ -78,6 +78,8 @@ def response_body(data: Mapping[str, Any], key: signing.PrivateKey, algorithm: s
 
 def envelope_error_body(code: str) -> str:
     """The original's unsigned answer to a bad envelope: fastjson of a bean, so alphabetical keys."""
+    if code == codes.UNKNOWN_PLATFORM:  # the original has no such code: a missing key is its SIGN_FAIL
+        code = codes.SIGN_FAIL
     return fastjson.dumps({"respData": {"requestNo": "", "respCode": code, "respMsg": codes.message(code),
                                         "status": PROCESSED}})
 

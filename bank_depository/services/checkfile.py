@@ -31,17 +31,13 @@ from typing import Generator, Iterator
 
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload
-from ..protocol import codes, services as svc, trailer
+from ..protocol import codes, trailer
 from ..protocol.checkfile import COLUMNS, TOTALS
 from ..protocol.money import format_fen
-from ..storage import db
+from ..storage import db, requests as requests_sql
 from .context import BankContext, Platform
 
 CHUNK_BYTES = 64 * 1024
-
-_MONEY = tuple(sorted(svc.MONEY_SERVICES))
-_WHERE = (f" FROM requests WHERE platform_no = ? AND business_date = ? AND status = 1"
-          f" AND service_name IN ({', '.join('?' * len(_MONEY))})")
 
 
 @dataclass(frozen=True)
@@ -52,9 +48,7 @@ class Totals:
 
 
 def totals(conn: sqlite3.Connection, platform_no: str, day: dt.date) -> Totals:
-    row = conn.execute("SELECT COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(commission), 0)" + _WHERE,
-                       (platform_no, day.isoformat(), *_MONEY)).fetchone()
-    return Totals(row[0], row[1], row[2])
+    return Totals(*requests_sql.day_totals(conn, platform_no, day))
 
 
 class _Writer:
@@ -81,11 +75,12 @@ def lines(conn: sqlite3.Connection, platform_no: str, day: dt.date, t: Totals) -
     yield w.line(TOTALS)
     yield w.line((day.isoformat(), platform_no, t.count, format_fen(t.amount), format_fen(t.commission)))
     yield w.line(COLUMNS)
-    cursor = conn.execute("SELECT request_no, service_name, biz_type, user_no, counterparty, amount, commission,"
-                          " finished_at" + _WHERE + " ORDER BY finished_at, request_no",
-                          (platform_no, day.isoformat(), *_MONEY))
-    for r in cursor:
-        yield w.line((r[0], r[1], r[2], r[3], r[4], format_fen(r[5]), format_fen(r[6]), "SUCCESS", r[7]))
+    rows = requests_sql.day_lines(conn, platform_no, day)
+    try:
+        for r in rows:
+            yield w.line((r[0], r[1], r[2], r[3], r[4], format_fen(r[5]), format_fen(r[6]), "SUCCESS", r[7]))
+    finally:
+        rows.close()
 
 
 @contextlib.contextmanager

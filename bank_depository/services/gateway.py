@@ -20,7 +20,7 @@ from ..protocol import codes, envelope, services as svc
 from ..protocol import profiles
 from ..protocol.profiles import RolePolicy
 from ..protocol.money import format_fen
-from ..storage import db, ledger as ledger_sql, repo
+from ..storage import db, ledger as ledger_sql, repo, requests as requests_sql
 from . import outbox
 from .context import BankContext, Platform
 from .pipeline import record_request, request_no_of
@@ -37,6 +37,7 @@ class Page:
     error: str = ""
     done_url: str = ""  # where "return to the platform" leads
     attempts_left: Optional[int] = None  # wrong trade passwords still allowed (None: none typed yet / unknown)
+    code: str = ""      # the protocol code of ``error`` (for the request log)
 
 
 #: Wrong trade passwords allowed before the lockout (issue 12's rule).
@@ -61,6 +62,7 @@ class Redirect:
     url: str
     code: int
     msg: str = ""
+    resp_code: str = codes.SUCCESS  # the protocol code behind ``code`` (for the request log)
 
 
 def _callback(p: Payload) -> str:
@@ -146,32 +148,30 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
     try:
         page.request_no = request_no_of(payload)
     except BankError as exc:
-        page.error = exc.message
+        page.error, page.code = exc.message, exc.code
         return page
     p = Payload(payload)
     try:
         page.done_url = _callback(p)
     except BankError as exc:
-        page.error = exc.message
+        page.error, page.code = exc.message, exc.code
         return page
     if service not in svc.GATEWAY_SERVICES:
-        page.error = f"{codes.message(codes.UNKNOWN_SERVICE)}: {service}"
+        page.error, page.code = f"{codes.message(codes.UNKNOWN_SERVICE)}: {service}", codes.UNKNOWN_SERVICE
         return page
     conn = ctx.conn()
     with db.transaction(conn):
-        stored = conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
-                              " WHERE platform_no = ? AND request_no = ?",
-                              (platform.platform_no, page.request_no)).fetchone()
+        stored = requests_sql.get(conn, platform.platform_no, page.request_no)
         # Same payload means same service and same JSON values; spacing and key order do not count.
-        where = None if stored is None else "serviceName" if stored["service_name"] != service else \
-            None if stored["payload"] == request.payload_text else \
-            first_difference(envelope.loads(stored["payload"]), payload)
+        where = None if stored is None else "serviceName" if stored.service_name != service else \
+            None if stored.payload == request.payload_text else \
+            first_difference(envelope.loads(stored.payload), payload)
         if where:
-            page.error = f"{codes.message(codes.REQUEST_CONFLICT)}: {where}"
+            page.error, page.code = f"{codes.message(codes.REQUEST_CONFLICT)}: {where}", codes.REQUEST_CONFLICT
             page.done_url = ""
             return page
-        if stored is not None and stored["status"] != codes.STATUS_PROCESSING:
-            page.error = "该请求已处理 (this request was already processed)"
+        if stored is not None and stored.status != codes.STATUS_PROCESSING:
+            page.error, page.code = "该请求已处理 (this request was already processed)", stored.resp_code
             page.done_url = _redirect_for(stored, page.done_url, platform).url
             return page
         tx = Tx(conn, platform.platform_no, page.request_no, service, ctx.clock.now(), ctx.password_iterations,
@@ -180,7 +180,7 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
             shown = _static_checks(conn, platform.platform_no, service, p, platform.profile.roles)
         except BankError as exc:
             note = _finish(ctx, tx, request.payload_text, exc.code, exc.message, {"userNo": _user_no(p)})
-            page.error = exc.message
+            page.error, page.code = exc.message, exc.code
             page.done_url = platform.profile.callback_url(page.done_url, 1, note["respMsg"])
             return page
         if stored is None:
@@ -196,21 +196,19 @@ def cancel(ctx: BankContext, platform: Platform, request_no: str) -> Redirect:
     """The user leaves the bank's page without confirming: back to the platform with code 2, nothing
     changed (the request stays open, so the same page may still be confirmed). A request already
     final repeats its stored redirect."""
-    stored = ctx.conn().execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
-                                " WHERE platform_no = ? AND request_no = ?",
-                                (platform.platform_no, request_no)).fetchone()
-    if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
+    stored = requests_sql.get(ctx.conn(), platform.platform_no, request_no)
+    if stored is None or stored.service_name not in svc.GATEWAY_SERVICES:
         raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-    callback = _callback(Payload(envelope.loads(stored["payload"])))
-    if stored["status"] != codes.STATUS_PROCESSING:
+    callback = _callback(Payload(envelope.loads(stored.payload)))
+    if stored.status != codes.STATUS_PROCESSING:
         return _redirect_for(stored, callback, platform)
     return Redirect(platform.profile.callback_url(callback, 2, CANCELLED), 2, CANCELLED)
 
 
 def _redirect_for(stored, callback: str, platform: Platform) -> Redirect:
-    code = 0 if stored["resp_code"] == codes.SUCCESS else 1
-    msg = "" if code == 0 else envelope.loads(stored["resp_data"]).get("respMsg", "")
-    return Redirect(platform.profile.callback_url(callback, code, msg), code, msg)
+    code = 0 if stored.resp_code == codes.SUCCESS else 1
+    msg = "" if code == 0 else envelope.loads(stored.resp_data).get("respMsg", "")
+    return Redirect(platform.profile.callback_url(callback, code, msg), code, msg, stored.resp_code)
 
 
 def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
@@ -222,19 +220,17 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
     callback_with = platform.profile.callback_url
     conn = ctx.conn()
     with db.transaction(conn):
-        stored = conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
-                              " WHERE platform_no = ? AND request_no = ?",
-                              (platform.platform_no, request_no)).fetchone()
-        if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
+        stored = requests_sql.get(conn, platform.platform_no, request_no)
+        if stored is None or stored.service_name not in svc.GATEWAY_SERVICES:
             raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-        p = Payload(envelope.loads(stored["payload"]))
+        p = Payload(envelope.loads(stored.payload))
         callback = _callback(p)
-        if stored["status"] != codes.STATUS_PROCESSING:
+        if stored.status != codes.STATUS_PROCESSING:
             return _redirect_for(stored, callback, platform)
         if reject_code:
             msg = codes.message(reject_code)
-            return Redirect(callback_with(callback, 2, msg), 2, msg)
-        service = stored["service_name"]
+            return Redirect(callback_with(callback, 2, msg), 2, msg, reject_code)
+        service = stored.service_name
         tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations,
                 platform.profile)
         password = str(form.get("password") or "")
@@ -243,11 +239,11 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
                 shown = _static_checks(conn, platform.platform_no, service, p, platform.profile.roles)
                 extra = _execute(tx, service, p, shown, password, str(form.get("confirmPassword") or ""))
         except _InputError as exc:
-            return Redirect(callback_with(callback, 2, exc.message), 2, exc.message)
+            return Redirect(callback_with(callback, 2, exc.message), 2, exc.message, exc.code)
         except BankError as exc:
-            note = _finish(ctx, tx, stored["payload"], exc.code, exc.message, {"userNo": _user_no(p)})
-            return Redirect(callback_with(callback, 1, note["respMsg"]), 1, note["respMsg"])
-        _finish(ctx, tx, stored["payload"], codes.SUCCESS, codes.message(codes.SUCCESS), extra)
+            note = _finish(ctx, tx, stored.payload, exc.code, exc.message, {"userNo": _user_no(p)})
+            return Redirect(callback_with(callback, 1, note["respMsg"]), 1, note["respMsg"], exc.code)
+        _finish(ctx, tx, stored.payload, codes.SUCCESS, codes.message(codes.SUCCESS), extra)
     return Redirect(callback_with(callback, 0), 0)
 
 

@@ -8,9 +8,10 @@ import json
 import sqlite3
 from typing import Optional
 
-from ..domain.errors import BankError
+from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope
 from ..protocol.money import format_fen
+from ..storage import requests as requests_sql
 
 
 def _user_row(r) -> dict:
@@ -24,8 +25,10 @@ _USERS = ("SELECT u.*, av.balance available, fr.balance frozen, ca.balance card_
           " JOIN bank_cards c ON c.card_number = u.card_number JOIN accounts ca ON ca.id = c.account_id")
 
 
-def accounts(conn: sqlite3.Connection) -> dict:
-    users = [_user_row(r) for r in conn.execute(_USERS + " ORDER BY u.rowid")]
+def accounts(conn: sqlite3.Connection, platform_no: str = "") -> dict:
+    """Users (one platform's, or every one's), the platform and funding accounts, and the cards."""
+    where, args = (" WHERE u.platform_no = ?", (platform_no,)) if platform_no else ("", ())
+    users = [_user_row(r) for r in conn.execute(_USERS + where + " ORDER BY u.rowid", args)]
     others = [{"code": r["code"], "kind": r["kind"], "balance": format_fen(r["balance"])}
               for r in conn.execute("SELECT * FROM accounts WHERE kind IN ('fee', 'funding') ORDER BY code")]
     cards = [{"cardNumber": r["card_number"], "fullname": r["fullname"], "bankCode": r["bank_code"],
@@ -39,9 +42,13 @@ def accounts(conn: sqlite3.Connection) -> dict:
 
 def account(conn: sqlite3.Connection, user_no: str, platform_no: Optional[str] = None, limit: int = 20) -> dict:
     sql = _USERS + " WHERE u.user_no = ?" + (" AND u.platform_no = ?" if platform_no else "")
-    row = conn.execute(sql, (user_no, platform_no) if platform_no else (user_no,)).fetchone()
-    if row is None:
+    rows = conn.execute(sql, (user_no, platform_no) if platform_no else (user_no,)).fetchall()
+    if not rows:
         raise BankError(codes.USER_NOT_FOUND, f"no depository account {user_no}")
+    if len(rows) > 1:
+        raise param_error(f"userNo {user_no} has an account on platforms "
+                          f"{', '.join(r['platform_no'] for r in rows)}: give platformNo")
+    row = rows[0]
     out = _user_row(row)
     out["holds"] = holds(conn, user_no=user_no, platform_no=row["platform_no"])
     out["entries"] = [
@@ -70,25 +77,26 @@ def holds(conn: sqlite3.Connection, *, user_no: str = "", project_no: str = "", 
             for r in conn.execute(sql, args)]
 
 
-def projects(conn: sqlite3.Connection) -> list[dict]:
+def projects(conn: sqlite3.Connection, platform_no: str = "") -> list[dict]:
+    where, args = (" WHERE p.platform_no = ?", (platform_no,)) if platform_no else ("", ())
     rows = conn.execute(
         "SELECT p.*, COALESCE((SELECT SUM(amount) FROM holds h WHERE h.platform_no = p.platform_no AND"
         " h.project_no = p.project_no AND h.biz_type = 'TENDER' AND h.state IN ('FROZEN', 'SETTLED')), 0) tendered"
-        " FROM projects p ORDER BY p.created_at, p.project_no")
+        " FROM projects p" + where + " ORDER BY p.created_at, p.project_no", args)
     return [{"platformNo": r["platform_no"], "projectNo": r["project_no"], "userNo": r["user_no"], "name": r["name"],
              "amount": format_fen(r["amount"]), "tendered": format_fen(r["tendered"]), "status": r["status"],
              "loanRequestNo": r["loan_request_no"], "annualRate": r["annual_rate"], "period": r["period"]}
             for r in rows]
 
 
-def request(conn: sqlite3.Connection, request_no: str) -> list[dict]:
-    rows = conn.execute("SELECT * FROM requests WHERE request_no = ?", (request_no,)).fetchall()
+def request(conn: sqlite3.Connection, request_no: str, platform_no: str = "") -> list[dict]:
+    rows = requests_sql.by_request_no(conn, request_no, platform_no)
     if not rows:
         raise BankError(codes.TRANSACTION_NOT_FOUND, f"no request {request_no}")
-    return [{"platformNo": r["platform_no"], "requestNo": r["request_no"], "serviceName": r["service_name"],
-             "status": r["status"], "respCode": r["resp_code"], "payload": json.loads(r["payload"]),
-             "respData": envelope.loads(r["resp_data"]) if r["resp_data"] else None,
-             "createdAt": r["created_at"], "finishedAt": r["finished_at"]} for r in rows]
+    return [{"platformNo": r.platform_no, "requestNo": r.request_no, "serviceName": r.service_name,
+             "status": r.status, "respCode": r.resp_code, "payload": json.loads(r.payload),
+             "respData": envelope.loads(r.resp_data) if r.resp_data else None,
+             "createdAt": r.created_at, "finishedAt": r.finished_at} for r in rows]
 
 
 def entries(conn: sqlite3.Connection, limit: int = 100) -> list[dict]:
@@ -102,10 +110,12 @@ def entries(conn: sqlite3.Connection, limit: int = 100) -> list[dict]:
     return out
 
 
-def notifications(conn: sqlite3.Connection, state: str = "", limit: int = 200) -> list[dict]:
-    sql = "SELECT * FROM notifications" + (" WHERE state = ?" if state else "") + " ORDER BY id DESC LIMIT ?"
+def notifications(conn: sqlite3.Connection, state: str = "", limit: int = 200, platform_no: str = "") -> list[dict]:
+    where = [(c, v) for c, v in (("state", state), ("platform_no", platform_no)) if v]
+    sql = ("SELECT * FROM notifications" + (" WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else "")
+           + " ORDER BY id DESC LIMIT ?")
     out = []
-    for n in conn.execute(sql, ((state, limit) if state else (limit,))).fetchall():
+    for n in conn.execute(sql, (*[v for _, v in where], limit)).fetchall():
         attempts = [dict(a) for a in conn.execute(
             "SELECT attempted_at, http_status, error, body FROM notification_attempts WHERE notification_id = ?"
             " ORDER BY id", (n["id"],))]

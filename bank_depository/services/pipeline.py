@@ -19,8 +19,8 @@ from ..clock import iso
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
 from ..protocol import codes, envelope, services as svc, signing
-from ..storage import db
-from . import direct, queries
+from ..storage import db, requests as requests_sql
+from . import diagnosis, direct, queries
 from .context import BankContext, Platform
 from .tx import Tx
 
@@ -30,8 +30,7 @@ class Outcome:
     body: str
     request_no: str = ""
     service: str = ""
-    committed: bool = False  # this call changed state (a fresh request was recorded)
-    replayed: bool = False
+    resp_code: str = ""  # what respData says (the request log's, even when the response is lost)
 
 
 def resp_data(request_no: str, code: str, message: str, status: int, extra: Optional[dict] = None) -> dict:
@@ -62,12 +61,25 @@ def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str,
 
 
 def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Platform]:
-    """Parse and verify an envelope; raises EnvelopeError."""
+    """Parse and verify an envelope; raises EnvelopeError, with a ``diagnosis`` when the signature
+    is refused or the platform unknown."""
     request = envelope.parse_request(fields)
     platform = ctx.platform(request.platform_no)
     if platform is None:
-        raise envelope.EnvelopeError(codes.SIGN_FAIL, f"unknown platform {request.platform_no}")
-    envelope.verify_request(request, platform.public_key, platform.algorithm)
+        exc = envelope.EnvelopeError(codes.UNKNOWN_PLATFORM, f"unknown platform {request.platform_no}",
+                                     request_no=envelope.request_no_of(request.payload_text))
+        exc.diagnosis = diagnosis.signature(request, str(fields.get("reqData", "")).strip(), None,
+                                            ctx.platforms.values())
+        if exc.diagnosis["matchesPlatform"]:
+            exc.detail = f"{exc.detail} ({exc.diagnosis['hint']})"
+        raise exc
+    try:
+        envelope.verify_request(request, platform.public_key, platform.algorithm)
+    except envelope.EnvelopeError as exc:
+        exc.diagnosis = diagnosis.signature(request, str(fields.get("reqData", "")).strip(), platform,
+                                            ctx.platforms.values())
+        exc.detail = f"{exc.detail} ({exc.diagnosis['hint']})"
+        raise
     return request, platform
 
 
@@ -85,34 +97,36 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
     try:
         request_no = request_no_of(payload)
     except BankError as exc:
-        return Outcome(platform_error(ctx, platform, exc.code, exc.detail, "", service, payload), service=service)
+        return Outcome(platform_error(ctx, platform, exc.code, exc.detail, "", service, payload), service=service,
+                       resp_code=exc.code)
     if service not in svc.DIRECT_SERVICES:
         return Outcome(platform_error(ctx, platform, codes.UNKNOWN_SERVICE, f"{service} is not a direct service",
-                                      request_no, service, payload), request_no, service)
+                                      request_no, service, payload), request_no, service, codes.UNKNOWN_SERVICE)
     if service in svc.READ_ONLY_SERVICES:
         data = _read_only(ctx, platform, service, request_no, Payload(payload))
-        return Outcome(answer(ctx, platform, envelope.dumps(data), service, payload), request_no, service)
+        return Outcome(answer(ctx, platform, envelope.dumps(data), service, payload), request_no, service,
+                       data["respCode"])
     conn = ctx.conn()
     with db.transaction(conn):
-        stored = conn.execute("SELECT service_name, payload, resp_data FROM requests"
-                              " WHERE platform_no = ? AND request_no = ?",
-                              (platform.platform_no, request_no)).fetchone()
+        stored = requests_sql.get(conn, platform.platform_no, request_no)
         if stored is not None:
-            text = stored["resp_data"]
-            if stored["service_name"] != service and platform.profile.replays_across_services:
+            text = stored.resp_data
+            if stored.service_name != service and platform.profile.replays_across_services:
                 # As the original: a known requestNo answers its stored response, whatever the service.
-                service, payload = stored["service_name"], envelope.loads(stored["payload"])
+                service, payload = stored.service_name, envelope.loads(stored.payload)
             # Same payload means same service and same JSON values; spacing and key order do not count.
-            field = "serviceName" if stored["service_name"] != service else \
-                None if stored["payload"] == request.payload_text else \
-                first_difference(envelope.loads(stored["payload"]), payload)
+            field = "serviceName" if stored.service_name != service else \
+                None if stored.payload == request.payload_text else \
+                first_difference(envelope.loads(stored.payload), payload)
             if field:
                 return Outcome(platform_error(ctx, platform, codes.REQUEST_CONFLICT,
                                               f"requestNo {request_no} was used with a different {field}",
-                                              request_no, service, payload), request_no, service)
+                                              request_no, service, payload), request_no, service,
+                               codes.REQUEST_CONFLICT)
             if text is None:  # a gateway request still waiting for its user
                 text = envelope.dumps(resp_data(request_no, codes.SUCCESS, "处理中", codes.STATUS_PROCESSING))
-            return Outcome(answer(ctx, platform, text, service, payload), request_no, service, replayed=True)
+            return Outcome(answer(ctx, platform, text, service, payload), request_no, service,
+                           str(envelope.loads(text).get("respCode", "")))
         now = ctx.clock.now()
         tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations, platform.profile)
         try:
@@ -125,26 +139,18 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         text = envelope.dumps(data)
         record_request(tx, payload_text=request.payload_text, status=data["status"],
                        resp_code=data["respCode"], resp_text=text)
-    return Outcome(answer(ctx, platform, text, service, payload), request_no, service, committed=True)
+    return Outcome(answer(ctx, platform, text, service, payload), request_no, service, data["respCode"])
 
 
 def record_request(tx: Tx, *, payload_text: str, status: int, resp_code: str, resp_text: Optional[str]) -> None:
     """Insert or finish the request row (the idempotency record and the check-file source)."""
     r = tx.record
-    finished = tx.now_iso if status != codes.STATUS_PROCESSING else None
-    day = tx.now.date().isoformat() if finished else None
-    tx.conn.execute(
-        "INSERT INTO requests (platform_no, request_no, service_name, payload, status, resp_code, resp_data,"
-        " biz_type, user_no, counterparty, amount, commission, created_at, finished_at, business_date)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (platform_no, request_no) DO UPDATE SET status = excluded.status,"
-        " resp_code = excluded.resp_code, resp_data = excluded.resp_data, biz_type = excluded.biz_type,"
-        " user_no = excluded.user_no, counterparty = excluded.counterparty, amount = excluded.amount,"
-        " commission = excluded.commission, finished_at = excluded.finished_at,"
-        " business_date = excluded.business_date",
-        (tx.platform_no, tx.request_no, tx.service, payload_text, status, resp_code, resp_text,
-         r.get("biz_type", ""), r.get("user_no", ""), r.get("counterparty", ""), r.get("amount", 0),
-         r.get("commission", 0), tx.now_iso, finished, day))
+    day = tx.now.date().isoformat() if status != codes.STATUS_PROCESSING else None
+    requests_sql.save(tx.conn, platform_no=tx.platform_no, request_no=tx.request_no, service_name=tx.service,
+                      payload=payload_text, status=status, resp_code=resp_code, resp_data=resp_text,
+                      now_iso=tx.now_iso, business_date=day, biz_type=r.get("biz_type", ""),
+                      user_no=r.get("user_no", ""), counterparty=r.get("counterparty", ""),
+                      amount=r.get("amount", 0), commission=r.get("commission", 0))
 
 
 def _read_only(ctx: BankContext, platform: Platform, service: str, request_no: str, p: Payload) -> dict:

@@ -8,25 +8,24 @@ from ..domain.fields import Payload
 from ..domain.identity import mask_card, mask_mobile
 from ..protocol import codes, envelope
 from ..protocol.money import format_fen
-from ..storage import repo
+from ..storage import repo, requests as requests_sql
 
 _TRANSACTION_STATUS = {0: "PROCESSING", 1: "SUCCESS", 2: "FAIL"}
 
 
 def query_transaction(conn: sqlite3.Connection, platform_no: str, p: Payload) -> dict:
     wanted = p.text("transactionRequestNo")
-    row = conn.execute("SELECT service_name, status, resp_data FROM requests WHERE platform_no = ? AND request_no = ?",
-                       (platform_no, wanted)).fetchone()
+    row = requests_sql.get(conn, platform_no, wanted)
     if row is None:
         raise BankError(codes.TRANSACTION_NOT_FOUND, f"no request {wanted}")
     out = {
         "transactionRequestNo": wanted,
-        "serviceName": row["service_name"],
-        "status": row["status"],
-        "transactionStatus": _TRANSACTION_STATUS[row["status"]],
+        "serviceName": row.service_name,
+        "status": row.status,
+        "transactionStatus": _TRANSACTION_STATUS[row.status],
     }
-    if row["resp_data"]:
-        out["result"] = envelope.loads(row["resp_data"])
+    if row.resp_data:
+        out["result"] = envelope.loads(row.resp_data)
     return out
 
 

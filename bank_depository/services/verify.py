@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..protocol import services as svc
+from ..storage import requests as requests_sql
 
 
 def _problems(conn: sqlite3.Connection, invariant: str, sql: str, fmt) -> list[dict]:
@@ -19,7 +19,6 @@ def _problems(conn: sqlite3.Connection, invariant: str, sql: str, fmt) -> list[d
 
 
 def verify(conn: sqlite3.Connection) -> list[dict]:
-    money = ", ".join(f"'{s}'" for s in sorted(svc.MONEY_SERVICES))
     out: list[dict] = []
     out += _problems(conn, "entry_balances",
                      "SELECT entry_id, SUM(amount) s FROM postings GROUP BY entry_id HAVING s <> 0",
@@ -49,17 +48,12 @@ def verify(conn: sqlite3.Connection) -> list[dict]:
                      "SELECT request_no, state, remaining, amount FROM holds WHERE"
                      " (state = 'FROZEN' AND remaining <> amount) OR (state <> 'FROZEN' AND remaining <> 0)",
                      lambda r: f"hold {r['request_no']} {r['state']} remaining {r['remaining']}")
-    out += _problems(conn, "one_entry_per_success",
-                     "SELECT r.request_no, r.service_name, COUNT(e.id) n FROM requests r LEFT JOIN entries e"
-                     " ON e.platform_no = r.platform_no AND e.request_no = r.request_no"
-                     f" WHERE r.status = 1 AND r.service_name IN ({money}) GROUP BY r.platform_no, r.request_no"
-                     " HAVING n <> 1",
-                     lambda r: f"{r['service_name']} {r['request_no']} has {r['n']} entries")
-    out += _problems(conn, "entry_has_request",
-                     "SELECT e.id, e.service, e.request_no FROM entries e LEFT JOIN requests r"
-                     " ON r.platform_no = e.platform_no AND r.request_no = e.request_no AND r.status = 1"
-                     f" WHERE e.service IN ({money}) AND r.request_no IS NULL",
-                     lambda r: f"entry {r['id']} ({r['service']} {r['request_no']}) has no successful request")
+    out += [{"invariant": "one_entry_per_success",
+             "detail": f"{r['service_name']} {r['request_no']} has {r['n']} entries"}
+            for r in requests_sql.successes_without_one_entry(conn)]
+    out += [{"invariant": "entry_has_request",
+             "detail": f"entry {r['id']} ({r['service']} {r['request_no']}) has no successful request"}
+            for r in requests_sql.entries_without_success(conn)]
     out += _problems(conn, "claims_non_negative",
                      "SELECT project_no, user_no, principal FROM claims WHERE principal < 0",
                      lambda r: f"{r['user_no']} claim on {r['project_no']} is {r['principal']}")

@@ -137,7 +137,6 @@ CREATE TABLE IF NOT EXISTS requests (
     status       INTEGER NOT NULL,
     resp_code    TEXT NOT NULL DEFAULT '',
     resp_data    TEXT,
-    body         TEXT,
     biz_type     TEXT NOT NULL DEFAULT '',
     user_no      TEXT NOT NULL DEFAULT '',
     counterparty TEXT NOT NULL DEFAULT '',
@@ -192,3 +191,25 @@ CREATE TABLE IF NOT EXISTS fault_log (
     detail     TEXT NOT NULL DEFAULT '',
     fired_at   TEXT NOT NULL
 );
+
+-- Every request that reached the signed protocol's endpoints, accepted or
+-- refused (envelope errors included), written after the answer, in its own
+-- short transaction: never part of the business transaction.
+CREATE TABLE IF NOT EXISTS request_log (
+    id            INTEGER PRIMARY KEY,
+    at            TEXT NOT NULL,
+    endpoint      TEXT NOT NULL,
+    platform_no   TEXT NOT NULL DEFAULT '',
+    service_name  TEXT NOT NULL DEFAULT '',
+    request_no    TEXT NOT NULL DEFAULT '',
+    resp_code     TEXT NOT NULL DEFAULT '',
+    outcome       TEXT NOT NULL CHECK (outcome IN ('accepted', 'refused')),
+    http_status   INTEGER NOT NULL,
+    duration_ms   INTEGER NOT NULL,
+    fault_rule_id INTEGER,
+    fault_action  TEXT NOT NULL DEFAULT '',
+    detail        TEXT NOT NULL DEFAULT '',
+    diagnosis     TEXT
+);
+CREATE INDEX IF NOT EXISTS request_log_platform ON request_log (platform_no, id);
+CREATE INDEX IF NOT EXISTS request_log_request ON request_log (request_no);

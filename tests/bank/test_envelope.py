@@ -108,11 +108,11 @@ def test_a_payload_without_request_no_is_a_parameter_error(bank):
     assert data["respCode"] == codes.PARAM_FAIL and "requestNo" in data["respMsg"]
 
 
-def test_an_unknown_platform_is_refused_as_a_signature_failure(bank, project):
+def test_an_unknown_platform_is_refused_as_an_unknown_platform(bank, project):
     before = bank.snapshot()
     resp = bank.raw_call("USER_AUTO_PRE_TRANSACTION", tender_payload(bank, project), platform_no="otherp2p")
     data = answer(resp, bank.keys)
-    assert data["respCode"] == codes.SIGN_FAIL and "otherp2p" in data["respMsg"]
+    assert data["respCode"] == codes.UNKNOWN_PLATFORM and "otherp2p" in data["respMsg"]
     assert bank.snapshot() == before
 
 

@@ -228,3 +228,13 @@ def test_a_bare_base64_der_bank_key_signs_exactly_as_the_pem_of_the_same_key(tmp
     key = signing.load_private_key(DEPOSITORY_PRIVATE_KEY, allow_weak=True)
     assert legacy.bare_private_key(key) == DEPOSITORY_PRIVATE_KEY
     assert legacy.bare_public_key(P2P_KEY.public_key()) == P2P_PUBLIC_KEY
+
+
+def test_the_legacy_routes_are_in_the_request_log_with_the_code_the_bank_meant(bank, keys):
+    payload = {"requestNo": "Q1", "userNo": "U1"}
+    raw(bank, query("QUERY_USER", payload, platform_no="nobody"))
+    raw(bank, query("QUERY_USER", payload))
+    log = bank.client.get("/sim/requests").json
+    assert [(e["endpoint"], e["platformNo"], e["requestNo"], e["respCode"]) for e in log] == [
+        (f"{CONTEXT}/service", "nobody", "Q1", "00007"),  # the wire says 00004, as the original did
+        (f"{CONTEXT}/service", PLATFORM_NO, "Q1", "600201")]
