@@ -9,7 +9,7 @@ from flask import Flask
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
-from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
+from .http import checkfile_view, errors, gateway_view, legacy_view, openapi, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 from .protocol import legacy as legacy_wire, operator, signing
 from .services.context import BankContext, Platform, register_platform
@@ -97,6 +97,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(legacy_view.bp, url_prefix=context_path)
     if cfg["DISPATCHER_THREAD"]:
         lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from html import unescape
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urljoin
 
 import requests
 from werkzeug.serving import BaseWSGIServer
 
 from bank_depository.app import create_app as create_bank
-from bank_depository.protocol import legacy, signing
+from bank_depository.protocol import gateway_user, legacy, signing
 from p2p_platform.app import create_app as create_platform
 
 DEFAULT_START = "2026-01-05T09:00:00+08:00"
@@ -189,48 +186,24 @@ class Sandbox:
         self.close()
 
 
-_INPUT = re.compile(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', re.I)
-_FORM = re.compile(r'<form[^>]*action="([^"]+)"[^>]*id="confirm"', re.I)
-_ERROR = re.compile(r'id="error">([^<]*)<', re.I)
-
-
-class GatewayError(Exception):
-    """The bank's page showed an error instead of a form."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+GatewayError = gateway_user.GatewayError  # the page showed an error (re-exported for the runner)
 
 
 class UserAgent:
-    """Follows a platform's gateway request like a browser: open page, fill form, follow redirect."""
+    """Follows a platform's gateway request like a browser: open page, fill form, follow redirect.
+
+    The work is :func:`bank_depository.protocol.gateway_user.complete`, shared with
+    ``wanxin gateway complete`` and ``POST /sim/gateway/complete``.
+    """
 
     def __init__(self, session: Optional[requests.Session] = None):
         self.session = session or requests.Session()
 
-    def complete(self, gateway_request: dict, password: str, confirm_password: Optional[str] = None) -> dict:
-        fields = {k: gateway_request[k] for k in ("serviceName", "platformNo", "reqData", "signature")}
-        page = self.session.get(gateway_request["depositoryUrl"], params=fields, timeout=30)
-        form = _FORM.search(page.text)
-        if form is None:
-            error = _ERROR.search(page.text)
-            raise GatewayError(unescape(error.group(1)) if error else f"HTTP {page.status_code}", page.status_code)
-        data = {name: unescape(value) for name, value in _INPUT.findall(page.text)}
-        data["password"] = password
-        if 'name="confirmPassword"' in page.text:
-            data["confirmPassword"] = password if confirm_password is None else confirm_password
-        if 'name="prePassword"' in page.text:  # the legacy page: prePassword first, password confirms it
-            data["prePassword"] = password
-            data["password"] = password if confirm_password is None else confirm_password
-        done = self.session.post(urljoin(page.url, unescape(form.group(1))), data=data, allow_redirects=False,
-                                 timeout=30)
-        if done.status_code != 302:
-            error = _ERROR.search(done.text)
-            raise GatewayError(unescape(error.group(1)) if error else f"HTTP {done.status_code}", done.status_code)
-        location = done.headers["Location"]
-        from urllib.parse import parse_qs, urlsplit
-        query = parse_qs(urlsplit(location).query)
-        return {"code": int(query["code"][0]), "msg": query.get("msg", [""])[0], "location": location}
+    def complete(self, gateway_request: dict, password: str, confirm_password: Optional[str] = None,
+                 outcome: str = "success") -> dict:
+        fields = {k: gateway_request[k] for k in gateway_user.ENVELOPE_FIELDS}
+        return gateway_user.complete(gateway_user.RequestsBrowser(self.session), gateway_request["depositoryUrl"],
+                                     fields, password, confirm_password, outcome)
 
 
 def today(sandbox: Sandbox) -> dt.date:

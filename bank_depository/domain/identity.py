@@ -11,9 +11,11 @@ import hmac
 import re
 import secrets
 
+from ..protocol.catalogue import MOBILE_PATTERN
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_MOBILE = re.compile(MOBILE_PATTERN)
 DEFAULT_ITERATIONS = 120_000
 
 

@@ -72,11 +72,11 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload) -> dict:
     if service == svc.PERSONAL_REGISTER:
         user_no, card_number = p.text("userNo", max_len=64), p.text("cardNumber")
         fullname, id_number, mobile = p.text("fullname"), p.text("idNumber").upper(), p.text("mobile")
-        role = p.text("role", default="").upper()
+        role = p.text("role").upper()
         for problem in (identity.id_number_problem(id_number), identity.mobile_problem(mobile)):
             if problem:
                 raise param_error(problem)
-        if role not in ("B", "I"):
+        if role not in svc.ROLES:
             raise param_error("role must be B (borrower) or I (investor)")
         card = repo.card(conn, card_number)
         if card is None:
@@ -213,6 +213,25 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
             return Redirect(callback_with(callback, 1, note["respMsg"], legacy=legacy), 1, note["respMsg"])
         _finish(ctx, tx, stored["payload"], codes.SUCCESS, codes.message(codes.SUCCESS), extra)
     return Redirect(callback_with(callback, 0, legacy=legacy), 0)
+
+
+#: What the callback's ``msg`` says when the user left the page without confirming.
+CANCELLED = "用户取消 (cancelled by the user)"
+
+
+def cancel(ctx: BankContext, platform: Platform, request_no: str) -> Redirect:
+    """The user leaves a pending gateway page: redirect with code 2 (not done, nothing changed, no
+    notification), as the original answers an action that did not happen. The request stays pending,
+    so the same signed request may be opened again; a finished one repeats its stored redirect."""
+    stored = ctx.conn().execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
+                                " WHERE platform_no = ? AND request_no = ?",
+                                (platform.platform_no, request_no)).fetchone()
+    if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
+        raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
+    callback = _callback(Payload(envelope.loads(stored["payload"])))
+    if stored["status"] != codes.STATUS_PROCESSING:
+        return _redirect_for(stored, callback, platform)
+    return Redirect(callback_with(callback, 2, CANCELLED, legacy=platform.profile == "legacy"), 2, CANCELLED)
 
 
 class _InputError(BankError):
