@@ -164,6 +164,14 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
     serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
 
 
+@bank.command("openapi")
+def bank_openapi() -> None:
+    """Print the bank's OpenAPI 3.1 document (what GET /openapi.json serves)."""
+    from bank_depository.http.openapi import document
+
+    _echo_json(document())
+
+
 # -- platform -----------------------------------------------------------------
 @main.group()
 def platform() -> None:
