@@ -47,7 +47,7 @@ def validate(rule: dict) -> dict:
     if unknown:
         raise FaultRuleError(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(KEYS))}")
     action = rule.get("action")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise FaultRuleError(f"action must be one of {', '.join(sorted(ACTIONS))}")
     clean = {"action": action}
     if action == "reject":
