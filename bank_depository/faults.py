@@ -71,7 +71,8 @@ def validate(rule: dict) -> dict:
         if rule.get(key) is not None:
             value = rule[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < low or value == 0:
-                raise FaultRuleError(f"{key} must be an integer >= {max(low, 1)}" + (" or -1" if key == "times" else ""))
+                or_always = " or -1" if key == "times" else ""
+                raise FaultRuleError(f"{key} must be an integer >= {max(low, 1)}{or_always}")
             clean[key] = value
     clean.setdefault("times", 1)
     if rule.get("probability") is not None:

@@ -117,7 +117,7 @@ class _Reads:
 def _problems(service: catalogue.Service, reads: list[tuple]) -> list[str]:
     problems = []
     required_read = {r[0] for r in reads if r[2]}
-    for path, kind, required, max_len, allow_zero in reads:
+    for path, kind, _required, max_len, allow_zero in reads:
         f = catalogue.find(service.request, list(path))
         where = f"{service.name} {'.'.join(path)}"
         if f is None:
@@ -129,8 +129,6 @@ def _problems(service: catalogue.Service, reads: list[tuple]) -> list[str]:
             problems.append(f"{where}: read with max {max_len} characters, documented {f.max_len}")
         if kind == "amount" and allow_zero != f.allow_zero:
             problems.append(f"{where}: zero {'allowed' if allow_zero else 'refused'} by the handler")
-        if f.required and path not in required_read:
-            pass  # checked below once per field
     for f, path in _declared(service.request):
         if f.required != (path in required_read):
             problems.append(f"{service.name} {'.'.join(path)}: documented required={f.required}, "
