@@ -608,21 +608,34 @@ def faults_clear(bank_url, as_json=False) -> None:
 
 
 @main.command()
-@click.option("--date", "day", help="Business date YYYY-MM-DD (default: the platform's today).")
-@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", required=True,
-              help="The running platform [env WANXIN_PLATFORM_URL].")
+@click.option("--date", "day",
+              help="Business date YYYY-MM-DD (default: the platform's, or with --records the bank's, today).")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL",
+              help="The running built-in platform [env WANXIN_PLATFORM_URL].")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL", help="With --records: the running bank [env WANXIN_BANK_URL].")
+@click.option("--platform-no", help="With --records: the platform whose check file to match.")
+@click.option("--records", type=click.Path(dir_okay=False, path_type=Path),
+              help="Any platform's own export of the day (CSV with a header, or a JSON list): requestNo, "
+                   "serviceName, bizType, userNo, amount, commission, status (SUCCESS|FAILURE|PROCESSING).")
 @click.option("--no-auto-resolve", is_flag=True, help="Report unsynced records as they are, without QUERY_TRANSACTION.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="The breaks as CSV.")
-def reconcile(day, platform_url, no_auto_resolve, as_json, as_csv) -> None:
-    """Reconcile the platform's records with the bank's check file.
+@sim_token_option
+def reconcile(day, platform_url, bank_url, platform_no, records, no_auto_resolve, as_json, as_csv) -> None:
+    """Reconcile a platform's records with the bank's check file.
 
+    The built-in platform: --platform-url. Any platform: --bank-url --platform-no --records FILE.
     Exit status: 0 clean, 1 if breaks remain, 2 if the day could not be
-    reconciled (bank away, check file refused or unverifiable)."""
-    import csv as csv_mod
-
+    reconciled (bank away, check file refused or unverifiable, unreadable records)."""
     if as_json and as_csv:
         raise click.UsageError("choose --json or --csv")
+    if records is not None:
+        sys.exit(_reconcile_records(day, bank_url, platform_no, records, as_json, as_csv))
+    if not platform_url:
+        raise click.UsageError("give --platform-url (the built-in platform), or --bank-url, --platform-no and "
+                               "--records (any platform)")
+    import csv as csv_mod
+
     body = {"autoResolve": not no_auto_resolve, **({"date": day} if day else {})}
     try:
         report = _http("POST", platform_url.rstrip("/") + "/api/reconciliations", json=body)
@@ -650,6 +663,179 @@ def reconcile(day, platform_url, no_auto_resolve, as_json, as_csv) -> None:
         else:
             click.echo("clean: zero breaks")
     sys.exit(0 if report["clean"] else 1)
+
+
+
+
+class _Unreconciled(click.ClickException):
+    exit_code = 2
+
+
+def _reconcile_records(day, bank_url, platform_no, records: Path, as_json: bool, as_csv: bool) -> int:
+    """Any platform's export against the bank's check file (read through /sim/checkfile with the credential)."""
+    import csv as csv_mod
+
+    import requests
+
+    from bank_depository.domain import reconciliation
+
+    if not bank_url or not platform_no:
+        raise click.UsageError("--records needs --bank-url and --platform-no")
+    try:
+        text = records.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Unreconciled(f"cannot read {records}: {exc}") from None
+    try:
+        mine = reconciliation.read_records(text, records.name)
+    except reconciliation.RecordsError as exc:
+        raise _Unreconciled(str(exc)) from None
+    base = bank_url.rstrip("/")
+    try:
+        health = _http("GET", base + "/sim/health")
+        if platform_no not in health.get("platforms", []):
+            raise _Unreconciled(f"the bank has no platform {platform_no} (it has {', '.join(health['platforms'])})")
+        day = day or health["now"][:10]
+        resp = requests.get(base + "/sim/checkfile", params={"date": day, "platformNo": platform_no},
+                            headers=_operator_headers(), timeout=60)
+    except _Unreconciled:
+        raise
+    except click.ClickException as exc:
+        raise _Unreconciled(exc.message) from None
+    except requests.RequestException as exc:
+        raise _Unreconciled(f"cannot reach {base}: {type(exc).__name__}") from None
+    if resp.status_code != 200:
+        try:
+            err = resp.json()["error"]
+            message = f"{err['code']}: {err['message']}"
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {resp.status_code}"
+        raise _Unreconciled(f"the bank refused the check file: {message}")
+    try:
+        totals, theirs = reconciliation.read_checkfile(resp.text)
+    except (reconciliation.RecordsError, ValueError) as exc:
+        raise _Unreconciled(str(exc)) from None
+    if totals.get("platformNo") not in ("", platform_no):
+        raise _Unreconciled(f"the bank answered the check file of {totals.get('platformNo')}, not {platform_no}")
+    report = reconciliation.report(day, platform_no, theirs, mine)
+    if as_json:
+        _echo_json(report)
+    elif as_csv:
+        writer = csv_mod.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["date", "kind", "requestNo", "bankAmount", "platformAmount", "bankStatus", "platformStatus",
+                         "detail"])
+        for b in report["breaks"]:
+            bank_side, plat = b["bank"] or {}, b["platform"] or {}
+            writer.writerow([day, b["kind"], b["requestNo"], bank_side.get("amount", ""), plat.get("amount", ""),
+                             bank_side.get("status", ""), plat.get("status", ""), b["detail"]])
+    else:
+        click.echo(f"reconciliation {day} of {platform_no}: bank {report['bank']['count']} line(s) / "
+                   f"{report['bank']['totalAmount']}, platform {report['platform']['count']} / "
+                   f"{report['platform']['totalAmount']}")
+        if report["breaks"]:
+            _table(["kind", "requestNo", "bank", "platform", "detail"],
+                   [[b["kind"], b["requestNo"], _side(b["bank"]), _side(b["platform"]), b["detail"]]
+                    for b in report["breaks"]])
+        else:
+            click.echo("clean: zero breaks")
+    return 0 if report["clean"] else 1
+
+
+def _side(line: dict | None) -> str:
+    return "-" if not line else f"{line['amount']} {line['status']}"
+
+
+# -- the end user and the bank counter ------------------------------------------
+@main.group()
+def gateway() -> None:
+    """Act as the end user on the bank's gateway pages."""
+
+
+@gateway.command("complete")
+@click.argument("request_text", metavar="REQUEST")
+@click.option("--password", required=True, help="The trade password the user types.")
+@click.option("--confirm-password", help="PERSONAL_REGISTER: the confirmation (default: --password).")
+@click.option("--outcome", type=click.Choice(["success", "wrong_password", "cancel"]), default="success",
+              show_default=True, help="What the user does: confirm, type a wrong password, or leave (cancel).")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL",
+              help="Base URL when REQUEST has no depositoryUrl [env WANXIN_BANK_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print {code, msg, location} as JSON.")
+def gateway_complete(request_text, password, confirm_password, outcome, bank_url, as_json) -> None:
+    """Complete the gateway page of REQUEST like a browser and print where it redirects.
+
+    REQUEST is a URL carrying serviceName, platformNo, reqData and signature, or a JSON object
+    {depositoryUrl|url, serviceName, platformNo, reqData, signature} ('-' reads it from stdin)."""
+    import requests
+
+    from bank_depository.protocol import gateway_user
+
+    if request_text == "-":
+        request_text = sys.stdin.read()
+    try:
+        url, fields = gateway_user.parse_request(request_text, bank_url or "")
+        if not url.startswith(("http://", "https://")):
+            raise gateway_user.GatewayError("REQUEST names no bank; give --bank-url or a full depositoryUrl")
+        result = gateway_user.complete(gateway_user.RequestsBrowser(requests.Session()), url, fields, password,
+                                       confirm_password, outcome)
+    except gateway_user.GatewayError as exc:
+        raise click.ClickException(f"the gateway page refused: {exc.message}") from None
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {url}: {type(exc).__name__}") from None
+    if as_json:
+        return _echo_json(result)
+    click.echo(f"code: {result['code']}" + (f"  msg: {result['msg']}" if result["msg"] else ""))
+    click.echo(f"Location: {result['location']}")
+
+
+@main.group()
+def cards() -> None:
+    """Bank customers and their cards at the bank counter."""
+
+
+SURNAMES = "王李张刘陈杨黄赵吴周"
+
+
+@cards.command("create")
+@click.option("--name", help="The customer's full name (with --count: numbered, 张三1, 张三2 …; default: generated).")
+@click.option("--balance", default="10000.00", show_default=True, help="Opening balance of each card (yuan).")
+@click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True, help="How many customers.")
+@click.option("--bank-code", default="ICBC", show_default=True, help="The card's bank.")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL", required=True, help="The running bank [env WANXIN_BANK_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print the customers as JSON.")
+@sim_token_option
+def cards_create(name, balance, count, bank_code, bank_url, as_json) -> None:
+    """Register bank customers with valid identities (GB 11643 ID, mobile, Luhn card number) and print them."""
+    import secrets
+
+    from bank_depository.domain.identity import sample_identity
+
+    tag = secrets.randbelow(10**5)
+    made = []
+    for i in range(1, count + 1):
+        who = sample_identity(i, tag, luhn=True)
+        fullname = (name + (str(i) if count > 1 else "")) if name else SURNAMES[(tag + i) % 10] + f"客户{tag % 1000}{i}"
+        body = {"fullname": fullname, **who, "bankCode": bank_code, "balance": balance}
+        card = _http("POST", bank_url.rstrip("/") + "/sim/bank-cards", json=body)
+        made.append({"fullname": fullname, "idNumber": who["idNumber"], "mobile": who["mobile"],
+                     "cardNumber": card["cardNumber"], "bankCode": card["bankCode"], "bankName": card["bankName"],
+                     "balance": card["balance"]})
+    if as_json:
+        return _echo_json(made if count > 1 else made[0])
+    _table(["fullname", "idNumber", "mobile", "cardNumber", "bank", "balance"],
+           [[c["fullname"], c["idNumber"], c["mobile"], c["cardNumber"], c["bankCode"], c["balance"]] for c in made],
+           money={5})
+
+
+@cards.command("deposit")
+@click.argument("card")
+@click.argument("amount")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL", required=True, help="The running bank [env WANXIN_BANK_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@sim_token_option
+def cards_deposit(card, amount, bank_url, as_json) -> None:
+    """Cash AMOUNT (yuan) in at the counter onto bank card CARD."""
+    data = _http("POST", bank_url.rstrip("/") + f"/sim/bank-cards/{card}/deposit", json={"amount": amount})
+    _echo_json(data) if as_json else click.echo(f"card {data['cardNumber']}: +{data['amount']}, balance "
+                                                f"{data['balance']}")
 
 
 if __name__ == "__main__":  # pragma: no cover
