@@ -138,7 +138,8 @@ def match(bank: list[Line], platform: list[Line]) -> list[Break]:
         if rec.serviceName not in svc.MONEY_SERVICES:
             continue
         if rec.requestNo in mine:
-            breaks.append(Break("duplicate", rec.requestNo, None, rec.shown(), "listed twice in the platform's records"))
+            breaks.append(Break("duplicate", rec.requestNo, None, rec.shown(),
+                                "listed twice in the platform's records"))
             continue
         mine[rec.requestNo] = rec
     for no, rec in mine.items():
@@ -148,8 +149,8 @@ def match(bank: list[Line], platform: list[Line]) -> list[Break]:
                 breaks.append(Break("missing_at_bank", no, None, rec.shown(), "the platform has a success the bank "
                                                                              "does not list"))
             elif rec.status == "PROCESSING":
-                breaks.append(Break("status_mismatch", no, None, rec.shown(), "the platform still waits; the bank "
-                                                                             "lists no success (ask QUERY_TRANSACTION)"))
+                breaks.append(Break("status_mismatch", no, None, rec.shown(),
+                                    "the platform still waits; the bank lists no success (ask QUERY_TRANSACTION)"))
             continue
         if rec.status != "SUCCESS":
             breaks.append(Break("status_mismatch", no, theirs.shown(), rec.shown(),

@@ -123,8 +123,8 @@ def test_every_input_of_the_form_is_submitted_as_rendered_hidden_ones_included()
       <input type="password" name="password"><input type="checkbox" name="remember">
       <button type="submit">ok</button></form>"""
     browser = _Recorder(html)
-    result = gateway_user.complete(browser, "http://bank.test/gateway", dict.fromkeys(gateway_user.ENVELOPE_FIELDS, "x"),
-                                   "123456")
+    fields = dict.fromkeys(gateway_user.ENVELOPE_FIELDS, "x")
+    result = gateway_user.complete(browser, "http://bank.test/gateway", fields, "123456")
     assert result == {"code": 0, "msg": "", "location": "http://p.test/cb?code=0"}
     assert browser.posted == ("http://bank.test/gateway/confirm",
                               {"platformNo": "acme", "pageToken": "t&1", "password": "123456"})
