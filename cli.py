@@ -92,6 +92,14 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
     for name in ("bank_private.pem", "platform_public.pem"):
         if not (keys_dir / name).exists():
             raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
+    _check_key_file(keys_dir / "bank_private.pem", private=True, allow_weak=profile == "legacy")
+    _check_key_file(keys_dir / "platform_public.pem", private=False, allow_weak=profile == "legacy")
+    if notify_url:
+        from bank_depository.services.context import notify_url_problem
+
+        problem = notify_url_problem(notify_url)
+        if problem:
+            raise click.ClickException(f"--notify-url {notify_url!r}: {problem}")
     return {
         "DATABASE": str(db),
         "PRIVATE_KEY": (keys_dir / "bank_private.pem").read_text(),
@@ -102,6 +110,26 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
         "DISPATCHER_THREAD": True,
         "LEGACY_CONTEXT_PATH": context_path,
     }
+
+
+def _check_key_file(path: Path, *, private: bool, allow_weak: bool = False) -> None:
+    """A key file that cannot be used is named in the error."""
+    from bank_depository.protocol import signing
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        (signing.load_private_key if private else signing.load_public_key)(text, allow_weak=allow_weak)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+
+
+def _serve(factory, **kw) -> None:
+    from serving import BindError, serve
+
+    try:
+        serve(factory, **kw)
+    except BindError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @bank.command("serve")
@@ -134,7 +162,6 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
                threads, password_iterations, frozen_clock, sim_token) -> None:
     """Serve the bank on gunicorn worker processes with an embedded SQLite file."""
     from bank_depository.app import create_app
-    from serving import serve
 
     config = bank_config(db, keys_dir, platform_no, notify_url, profile, algorithm, password_iterations,
                          frozen_clock, context_path)
@@ -161,7 +188,7 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
             click.echo(f"legacy wire for {platform_no}: http://{h}:{p}{wire_path(context_path)}/service and /gateway")
         sys.stdout.flush()
 
-    serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
+    _serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
 
 
 @bank.command("openapi")
@@ -198,11 +225,11 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
                    workers) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
     from p2p_platform.app import create_app
-    from serving import serve
 
     for name in ("platform_private.pem", "bank_public.pem"):
         if not (keys_dir / name).exists():
             raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
+        _check_key_file(keys_dir / name, private="private" in name, allow_weak=bank_profile == "legacy")
     config = {"DATABASE": str(db), "PRIVATE_KEY": (keys_dir / "platform_private.pem").read_text(),
               "BANK_PUBLIC_KEY": (keys_dir / "bank_public.pem").read_text(), "BANK_URL": bank_url,
               "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url, "DAILY_JOB_THREAD": True,
@@ -217,8 +244,8 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         click.echo(f"notify URL for the bank: {bound['url']}/notify{'/' if bank_profile == 'legacy' else ''}")
         sys.stdout.flush()
 
-    serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
-          workers=workers, on_ready=ready)
+    _serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
+           workers=workers, on_ready=ready)
 
 
 # -- scenarios and the demo -----------------------------------------------------
@@ -343,8 +370,9 @@ def _table(headers: list[str], rows: list[list], money: set[int] = frozenset()) 
 
 def _print_accounts(data: dict, names: dict | None = None) -> None:
     names = names or {}
-    rows = [[names.get(u["userNo"], ""), u["userNo"], u["role"], u["available"], u["frozen"], u["card"]]
-            for u in data["users"]]
+    # name: the scenario's actor when there is one (the demo), else the account's fullname at the bank
+    rows = [[names.get(u["userNo"]) or u.get("fullname", ""), u["userNo"], u["role"], u["available"], u["frozen"],
+             u["card"]] for u in data["users"]]
     _table(["name", "userNo", "role", "available", "frozen", "card"], rows, money={3, 4, 5})
     if data.get("platformAccounts"):
         click.echo("")
@@ -356,6 +384,8 @@ class BankSource:
     """Inspection either against a running bank (HTTP) or offline on its database file."""
 
     def __init__(self, url: str | None, db: Path | None, offline: bool = True):
+        if url and db and _from_environment("bank_url"):
+            url = None  # an explicit --db beats an exported WANXIN_BANK_URL
         if url and db:
             raise click.ClickException("give --bank-url or --db, not both")
         if not url and not db:
@@ -397,6 +427,14 @@ class BankSource:
         if not self.url:
             raise click.ClickException("this command changes the bank: it needs --bank-url, not --db")
         return _http(method, self.url + path, **kw)
+
+
+def _from_environment(param: str) -> bool:
+    """True when the current command's ``param`` came from its environment variable, not a flag."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT
 
 
 def _http(method: str, url: str, **kw):
@@ -537,11 +575,14 @@ def clock() -> None:
 
 
 @clock.command("show")
-@bank_options(offline=False)
+@bank_options()
 @click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Also show the platform's clock.")
-def clock_show(bank_url, platform_url, as_json=False) -> None:
+def clock_show(bank_url, platform_url, db=None, as_json=False) -> None:
     """Print the current simulated time(s)."""
-    data = {"bank": BankSource(bank_url, None, offline=False).get("/sim/clock")["now"]}
+    from bank_depository.clock import PersistentClock, iso
+
+    data = {"bank": BankSource(bank_url, db).get("/sim/clock",
+                                                 lambda c: {"now": iso(PersistentClock(lambda: c).now())})["now"]}
     if platform_url:
         data["platform"] = _http("GET", platform_url.rstrip("/") + "/sim/clock")["now"]
     _echo_json(data) if as_json else [click.echo(f"{k}: {v}") for k, v in data.items()]
@@ -558,9 +599,18 @@ def clock_advance(seconds, days, bank_url, platform_url, as_json=False) -> None:
     if total <= 0:
         raise click.ClickException("give --seconds or --days greater than 0")
     bank = BankSource(bank_url, None, offline=False)
+    platform_clock = platform_url.rstrip("/") + "/sim/clock" if platform_url else ""
+    # Both sides must answer (reachable, credential accepted) before either moves: never end apart.
+    bank.get("/sim/clock")
+    if platform_clock:
+        _http("GET", platform_clock)
     data = {"bank": bank.send("POST", "/sim/clock", json={"advance_seconds": total})["now"]}
-    if platform_url:
-        data["platform"] = _http("POST", platform_url.rstrip("/") + "/sim/clock", json={"advance_seconds": total})["now"]
+    if platform_clock:
+        try:
+            data["platform"] = _http("POST", platform_clock, json={"advance_seconds": total})["now"]
+        except click.ClickException as exc:
+            raise click.ClickException(f"the bank moved to {data['bank']} but the platform did not: "
+                                       f"{exc.message}") from None
     _echo_json(data) if as_json else [click.echo(f"{k}: {v}") for k, v in data.items()]
 
 
@@ -570,10 +620,16 @@ def faults() -> None:
 
 
 @faults.command("list")
-@bank_options(offline=False)
-def faults_list(bank_url, as_json=False) -> None:
+@bank_options()
+def faults_list(bank_url, db=None, as_json=False) -> None:
     """Rules with their counters, and the log of what fired."""
-    data = BankSource(bank_url, None, offline=False).get("/sim/faults")
+    from bank_depository.faults import FaultBook
+
+    def offline(conn):
+        book = FaultBook(lambda: conn, lambda: "")
+        return {"rules": book.rules(), "log": book.log()}
+
+    data = BankSource(bank_url, db).get("/sim/faults", offline)
     if as_json:
         return _echo_json(data)
     _table(["id", "action", "matchers", "matched", "fired"],

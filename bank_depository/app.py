@@ -12,7 +12,7 @@ from .clock import Clock, PersistentClock, parse_instant
 from .http import checkfile_view, errors, gateway_view, legacy_view, openapi, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 from .protocol import legacy as legacy_wire, operator, signing
-from .services.context import BankContext, Platform, register_platform
+from .services.context import BankContext, Platform, notify_url_problem, register_platform
 from .storage import db
 
 log = logging.getLogger("wanxin.bank")
@@ -44,6 +44,9 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     for spec in cfg["PLATFORMS"]:
         if (spec.get("profile") or "modern") not in PROFILES:
             raise ValueError(f"platform {spec.get('platform_no')}: profile must be one of {', '.join(PROFILES)}")
+        problem = notify_url_problem(spec.get("notify_url") or "")
+        if problem:
+            raise ValueError(f"platform {spec.get('platform_no')}: notify URL {spec.get('notify_url')!r} {problem}")
     legacy = any(p.get("profile") == "legacy" for p in cfg["PLATFORMS"])
     private_key = signing.load_private_key(signing.key_text(cfg["PRIVATE_KEY"]), allow_weak=legacy)
     if private_key.key_size < signing.MIN_BITS:
@@ -60,6 +63,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     database = db.Database(cfg["DATABASE"])
     conn = database.conn()
     db.init_schema(conn)
+    db.ensure_column(conn, "notifications", "cycle_start", "INTEGER NOT NULL DEFAULT 0")
     if clock is None:
         persistent = PersistentClock(database.conn)
         if cfg["CLOCK_START"] and conn.execute("SELECT 1 FROM meta WHERE key LIKE 'clock.%'").fetchone() is None:
@@ -79,7 +83,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         text = signing.key_text(spec["public_key"])
         platform = Platform(platform_no=spec["platform_no"],
                             public_key=signing.load_public_key(text, allow_weak=profile == "legacy"),
-                            algorithm=spec.get("algorithm") or (signing.SHA1 if profile == "legacy" else signing.SHA256),
+                            algorithm=spec.get("algorithm")
+                            or (signing.SHA1 if profile == "legacy" else signing.SHA256),
                             notify_url=spec.get("notify_url", ""), profile=profile, name=spec.get("name", ""))
         if platform.public_key.key_size < signing.MIN_BITS:
             log.warning("platform %s uses a %d-bit key: accepted only because its profile is legacy",

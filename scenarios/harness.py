@@ -111,7 +111,10 @@ def write_keys(directory: Path) -> dict:
     out = {}
     for side in ("bank", "platform"):
         private_pem, public_pem = signing.generate_key_pair()
-        (directory / f"{side}_private.pem").write_bytes(private_pem)
+        private_path = directory / f"{side}_private.pem"
+        private_path.touch(mode=0o600)  # never readable by others, not even for a moment
+        private_path.chmod(0o600)
+        private_path.write_bytes(private_pem)
         (directory / f"{side}_public.pem").write_bytes(public_pem)
         out[side] = (private_pem.decode(), public_pem.decode())
     return out

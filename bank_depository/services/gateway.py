@@ -54,7 +54,7 @@ def callback_with(url: str, code: int, msg: str = "", *, legacy: bool = False) -
 
 def _callback(p: Payload) -> str:
     url = p.text("callbackUrl", max_len=2000)
-    if not urlsplit(url).scheme in ("http", "https"):
+    if urlsplit(url).scheme not in ("http", "https"):
         raise param_error("callbackUrl must be an http(s) URL")
     return url
 
@@ -253,7 +253,8 @@ def _execute(tx: Tx, service: str, p: Payload, shown: dict, password: str, confi
         ledger_sql.ensure_account(tx.conn, ledger.fee(pn), "fee", pn)
         tx.conn.execute(
             "INSERT INTO users (platform_no, user_no, role, customer_id, card_number, fullname, id_number, mobile,"
-            " password_hash, available_id, frozen_id, request_no, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " password_hash, available_id, frozen_id, request_no, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (pn, user_no, shown["role"], card["customer_id"], card["card_number"], card["fullname"],
              card["id_number"], p.text("mobile"), identity.hash_password(password, tx.password_iterations),
              available_id, frozen_id, tx.request_no, tx.now_iso))
