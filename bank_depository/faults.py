@@ -49,7 +49,7 @@ def validate(rule: dict) -> dict:
     action = rule.get("action")
     if not isinstance(action, str) or action not in ACTIONS:
         raise FaultRuleError(f"action must be one of {', '.join(sorted(ACTIONS))}")
-    clean = {"action": action}
+    clean: dict = {"action": action}
     if action == "reject":
         code = str(rule.get("code", codes.EXCEPTION))
         if code == codes.SUCCESS or not code.isdigit():

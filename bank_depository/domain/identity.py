@@ -48,7 +48,7 @@ def luhn_check_digit(digits: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def sample_identity(index: int, tag: int, *, luhn: bool = False) -> dict:
+def sample_identity(index: int, tag: int, *, luhn: bool = False) -> dict[str, str]:
     """A valid, deterministic test identity: ``idNumber`` (GB 11643 check character), ``mobile``, ``cardNumber``.
 
     ``tag`` separates runs (another tag, other numbers); ``index`` separates people of a run. With

@@ -15,7 +15,7 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from ..protocol import money, services as svc
 from ..protocol.checkfile import COLUMNS, TOTALS
@@ -41,7 +41,7 @@ class Line:
     commission: int
     status: str
 
-    def shown(self) -> dict:
+    def shown(self) -> dict[str, Any]:
         out = asdict(self)
         out["amount"], out["commission"] = money.format_fen(self.amount), money.format_fen(self.commission)
         return out
@@ -51,18 +51,18 @@ class Line:
 class Break:
     kind: str
     requestNo: str
-    bank: Optional[dict]
-    platform: Optional[dict]
+    bank: Optional[dict[str, Any]]
+    platform: Optional[dict[str, Any]]
     detail: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _line(row: dict, where: str) -> Line:
+def _line(row: Any, where: str) -> Line:
     if not isinstance(row, dict):
         raise RecordsError(f"{where}: must be an object")
-    values: dict = {}
+    values: dict[str, Any] = {}
     lower = {str(k).strip().lower(): v for k, v in row.items()}
     for key in REQUIRED + OPTIONAL:
         value = lower.get(key.lower())
@@ -76,7 +76,7 @@ def _line(row: dict, where: str) -> Line:
     status = str(values["status"]).strip().upper()
     if status not in STATUSES:
         raise RecordsError(f"{where}, column status: {values['status']!r} is not one of {', '.join(STATUSES)}")
-    fen = {}
+    fen: dict[str, int] = {}
     for key in ("amount", "commission"):
         try:
             fen[key] = money.parse_yuan(values[key] if not isinstance(values[key], str) else values[key].strip(),
@@ -109,7 +109,7 @@ def read_records(text: str, name: str = "records") -> list[Line]:
     return [_line(row, f"{name} row {i}") for i, row in enumerate(reader, start=2)]
 
 
-def read_checkfile(text: str) -> tuple[dict, list[Line]]:
+def read_checkfile(text: str) -> tuple[dict[str, str], list[Line]]:
     """The totals and the lines of a check file (its trailer line, if any, is ignored)."""
     rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].startswith("#")]
     if len(rows) < 3 or tuple(rows[0]) != TOTALS or tuple(rows[2]) != COLUMNS:
@@ -167,7 +167,7 @@ def match(bank: list[Line], platform: list[Line]) -> list[Break]:
     return sorted(breaks, key=lambda b: (b.requestNo, KINDS.index(b.kind)))
 
 
-def report(day: str, platform_no: str, bank: list[Line], platform: list[Line]) -> dict:
+def report(day: str, platform_no: str, bank: list[Line], platform: list[Line]) -> dict[str, Any]:
     breaks = match(bank, platform)
     counted = [r for r in platform if r.serviceName in svc.MONEY_SERVICES and r.status == "SUCCESS"]
     return {"date": day, "platformNo": platform_no, "clean": not breaks,

@@ -16,6 +16,7 @@ from flask import Blueprint, jsonify, render_template
 
 from ..protocol import catalogue, codes, envelope, services as svc, signing
 from ..protocol.catalogue import Field, Service
+from ..protocol.money import YUAN_PATTERN
 from . import sim_api
 
 bp = Blueprint("openapi", __name__)
@@ -27,7 +28,7 @@ CODE_TABLE = [{"code": c.code, "name": c.name, "message": c.message} for c in co
 def field_schema(f: Field) -> dict:
     """The JSON Schema of one catalogue field."""
     if f.kind == "amount":
-        schema: dict = {"type": "string", "pattern": f.pattern or catalogue.YUAN_PATTERN,
+        schema: dict = {"type": "string", "pattern": f.pattern or YUAN_PATTERN,
                         "description": (f.description + " " if f.description else "")
                         + "Yuan with at most two decimals, as text (`\"100.00\"`)"
                         + ("; `0.00` allowed." if f.allow_zero else "; greater than 0."),

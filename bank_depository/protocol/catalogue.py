@@ -18,6 +18,7 @@ ignored, as the original depository did.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from . import codes, services as svc
 from .checkfile import COLUMNS, TOTALS
@@ -223,7 +224,7 @@ CHECKFILE_COLUMNS = COLUMNS
 CHECKFILE_TRAILER = "#SIGNATURE,<fileDate>,<closed 0|1>,<content bytes>,<algorithm>,<signature>"
 
 
-def _examples() -> list[tuple[str, dict]]:
+def _examples() -> list[tuple[str, dict[str, Any]]]:
     """A coherent story, in order: every example the document shows, each one accepted by the bank."""
     cb = "https://platform.example/done"
     return [
@@ -283,7 +284,7 @@ CARDS = [
     {"fullname": "王五", "idNumber": "440306199206150037", "mobile": "13800000003", "cardNumber": "6222020000000003",
      "bankCode": "CCB", "balance": "3000.00"},
 ]
-STORY: list[tuple[str, dict]] = _examples()
+STORY: list[tuple[str, dict[str, Any]]] = _examples()
 #: The trade password the story's users type on the gateway pages.
 STORY_PASSWORD = "123456"
 #: When the story happens (the bank clock of the example).

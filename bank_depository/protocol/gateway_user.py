@@ -33,17 +33,17 @@ class Form:
     id: str
     action: str
     method: str = "post"
-    inputs: list[dict] = field(default_factory=list)  # {name, type, value} in page order
+    inputs: list[dict[str, str]] = field(default_factory=list)  # {name, type, value} in page order
 
 
 class _PageParser(HTMLParser):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.forms: list[Form] = []
         self.error: Optional[str] = None
         self._in_error = False
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
         a = {k: (v or "") for k, v in attrs}
         if tag == "form":
             self.forms.append(Form(a.get("id", ""), a.get("action", ""), (a.get("method") or "get").lower()))
@@ -57,10 +57,10 @@ class _PageParser(HTMLParser):
         if a.get("id") == "error":
             self._in_error, self.error = True, ""
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         self._in_error = False
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if self._in_error:
             self.error = (self.error or "") + data
 
@@ -90,11 +90,11 @@ class RequestsBrowser:
     def __init__(self, session: Any, timeout: float = 30):
         self.session, self.timeout = session, timeout
 
-    def get(self, url, params):
+    def get(self, url: str, params: Mapping[str, str]) -> Answer:
         r = self.session.get(url, params=dict(params), timeout=self.timeout)
         return Answer(r.status_code, r.url, r.text, r.headers)
 
-    def post(self, url, data):
+    def post(self, url: str, data: Mapping[str, str]) -> Answer:
         r = self.session.post(url, data=dict(data), allow_redirects=False, timeout=self.timeout)
         return Answer(r.status_code, r.url, r.text, r.headers)
 
@@ -105,18 +105,18 @@ class FlaskBrowser:
     def __init__(self, client: Any, base: str = "http://localhost"):
         self.client, self.base = client, base
 
-    def get(self, url, params):
+    def get(self, url: str, params: Mapping[str, str]) -> Answer:
         path = urlsplit(url).path or "/gateway"
         r = self.client.get(path, query_string=dict(params))
         return Answer(r.status_code, self.base + path, r.get_data(as_text=True), r.headers)
 
-    def post(self, url, data):
+    def post(self, url: str, data: Mapping[str, str]) -> Answer:
         path = urlsplit(url).path
         r = self.client.post(path, data=dict(data))
         return Answer(r.status_code, self.base + path, r.get_data(as_text=True), r.headers)
 
 
-def parse_request(text_or_obj: Any, bank_url: str = "") -> tuple[str, dict]:
+def parse_request(text_or_obj: Any, bank_url: str = "") -> tuple[str, dict[str, str]]:
     """``(gateway URL, the four envelope fields)`` from a URL or a JSON object (text or dict).
 
     JSON: ``{depositoryUrl|url, serviceName, platformNo, reqData, signature}``; the URL defaults to
@@ -163,7 +163,7 @@ def _join(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 
-def _fill(form: Form, password: str, confirm_password: Optional[str], outcome: str) -> dict:
+def _fill(form: Form, password: str, confirm_password: Optional[str], outcome: str) -> dict[str, str]:
     data = {i["name"]: i["value"] for i in form.inputs}
     names = [i["name"] for i in form.inputs if i["type"] == "password"]
     confirm = password if confirm_password is None else confirm_password
@@ -181,7 +181,7 @@ def _fill(form: Form, password: str, confirm_password: Optional[str], outcome: s
 
 
 def complete(browser: Browser, url: str, fields: Mapping[str, str], password: str,
-             confirm_password: Optional[str] = None, outcome: str = "success") -> dict:
+             confirm_password: Optional[str] = None, outcome: str = "success") -> dict[str, Any]:
     """Act as the user on one gateway request; ``{code, msg, location}`` of the redirect.
 
     Raises :class:`GatewayError` when the page (or the form post) shows an error instead.

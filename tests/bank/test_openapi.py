@@ -73,6 +73,13 @@ def test_the_document_carries_the_code_table_callback_codes_and_check_file_layou
     assert "FIXED_REPAYMENT" in schemas["CREATE_PROJECT.reqData"]["properties"]["repaymentWay"]["examples"]
 
 
+def test_the_fault_rule_schema_lists_every_key_the_fault_book_reads():
+    from bank_depository.faults import KEYS
+    from bank_depository.http.sim_api import FAULT_RULE
+
+    assert set(FAULT_RULE["properties"]) == KEYS
+
+
 def test_every_service_has_an_example_in_the_story():
     assert {name for name, _ in catalogue.STORY} == set(catalogue.BY_NAME)
 
