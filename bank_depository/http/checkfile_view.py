@@ -24,7 +24,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ..domain.errors import BankError
 from ..domain.fields import Payload
-from ..protocol import codes, envelope, services as svc
+from ..protocol import catalogue, codes, envelope, services as svc
 from ..services import checkfile, pipeline
 from .service_view import json_response, request_faults
 
@@ -53,7 +53,8 @@ def checkfile_stream():
         time.sleep(fired.rule["seconds"])
     try:
         pipeline.request_no_of(payload)
-        day, closed, chunks = checkfile.stream(ctx, platform, Payload(payload),
+        declared = Payload(payload, fields=catalogue.request_fields(svc.DOWNLOAD_CHECKFILE))
+        day, closed, chunks = checkfile.stream(ctx, platform, declared,
                                                with_trailer=not (fired and fired.action == "lose_response"))
     except BankError as exc:
         return json_response(pipeline.error_body(ctx, exc.code, exc.detail, request_no, platform.algorithm))

@@ -211,6 +211,12 @@ SERVICES: tuple[Service, ...] = (
 )
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
 
+
+def request_fields(service: str) -> tuple[Field, ...]:
+    """The declared reqData fields of ``service`` (none for an unknown service)."""
+    found = BY_NAME.get(service)
+    return found.request if found else ()
+
 #: What the bank appends to callbackUrl after a gateway page.
 CALLBACK_CODES = {
     0: "success: the request executed (a notification follows)",

@@ -14,7 +14,7 @@ _TRANSACTION_STATUS = {0: "PROCESSING", 1: "SUCCESS", 2: "FAIL"}
 
 
 def query_transaction(conn: sqlite3.Connection, platform_no: str, p: Payload) -> dict:
-    wanted = p.text("transactionRequestNo")
+    wanted = p.get("transactionRequestNo")
     row = conn.execute("SELECT service_name, status, resp_data FROM requests WHERE platform_no = ? AND request_no = ?",
                        (platform_no, wanted)).fetchone()
     if row is None:
@@ -31,7 +31,7 @@ def query_transaction(conn: sqlite3.Connection, platform_no: str, p: Payload) ->
 
 
 def query_user(conn: sqlite3.Connection, platform_no: str, p: Payload) -> dict:
-    user_no = p.text("userNo")
+    user_no = p.get("userNo")
     row = repo.user(conn, platform_no, user_no)
     if row is None:
         raise BankError(codes.USER_NOT_FOUND, f"no depository account {user_no}")

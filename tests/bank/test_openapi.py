@@ -209,3 +209,20 @@ def test_every_example_payload_matches_its_schema(name):
         assert errors == [], [e.message for e in errors]
     # and the examples are the same text the bank would sign (plain JSON values)
     assert json.loads(envelope.dumps(schema["examples"][0])) == schema["examples"][0]
+
+
+def test_a_declared_payload_reads_each_field_as_the_catalogue_declares_it():
+    from bank_depository.domain.errors import BankError
+    from bank_depository.domain.fields import Payload
+
+    p = Payload({"requestNo": "R1", "projectNo": "P" * 65, "projectAmount": "10.00", "userNo": "U"},
+                fields=catalogue.request_fields("CREATE_PROJECT"))
+    assert p.get("projectAmount") == 1000 and p.get("repaymentWay", "") == ""
+    with pytest.raises(BankError, match="projectNo is longer than 64"):
+        p.get("projectNo")
+    with pytest.raises(LookupError):
+        p.get("notDeclared")
+    with pytest.raises(TypeError):
+        p.get("userNo", "")  # a required field has no default
+    with pytest.raises(TypeError):
+        p.get("projectPeriod")  # an optional one needs one
