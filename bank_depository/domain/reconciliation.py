@@ -121,7 +121,7 @@ def read_checkfile(text: str) -> tuple[dict[str, str], list[Line]]:
         lines.append(Line(r["requestNo"], r["serviceName"], r["bizType"], r["userNo"],
                           money.parse_yuan(r["amount"], allow_zero=True),
                           money.parse_yuan(r["commission"], allow_zero=True),
-                          "SUCCESS" if r["status"] == "1" else "FAILURE"))
+                          "SUCCESS" if r["status"].upper() in ("SUCCESS", "1") else r["status"].upper()))
     return totals, lines
 
 

@@ -259,7 +259,7 @@ def _document() -> dict:
         "CheckFile": {"type": "string", "description": (
             f"CSV (`\\n` line ends): the header `{','.join(catalogue.CHECKFILE_TOTALS)}`, one totals line, the "
             f"header `{','.join(catalogue.CHECKFILE_COLUMNS)}`, then one line per successful money-moving request "
-            f"of the business date. `status` is 1 (success). Amounts in yuan with two decimals. Streamed from "
+            f"of the business date. `status` is SUCCESS. Amounts in yuan with two decimals. Streamed from "
             f"/checkfile with a last line `{catalogue.CHECKFILE_TRAILER}`, whose signature covers the SHA-256 of "
             f"every byte before it.")},
     }

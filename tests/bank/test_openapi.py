@@ -226,3 +226,19 @@ def test_a_declared_payload_reads_each_field_as_the_catalogue_declares_it():
         p.get("userNo", "")  # a required field has no default
     with pytest.raises(TypeError):
         p.get("projectPeriod")  # an optional one needs one
+
+
+def test_every_sim_body_example_in_the_document_is_accepted(bank):
+    from bank_depository.http import sim_api
+
+    card = next(r.body_example for r in sim_api.ROUTES if r.path == "/sim/bank-cards")
+    params = {"card_number": card["cardNumber"]}
+    tried = 0
+    for route in sim_api.ROUTES:
+        if route.body_example is None:
+            continue
+        path = re.sub(r"{(\w+)}", lambda m: params[m.group(1)], route.path)
+        resp = bank.client.open(path, method=route.method.upper(), json=route.body_example)
+        assert resp.status_code == route.status, (route.path, resp.json)
+        tried += 1
+    assert tried >= 4

@@ -136,6 +136,14 @@ def test_a_foreign_platform_opens_an_account_gets_signed_notifications_and_recon
     assert [(b["kind"], b["requestNo"]) for b in breaks] == [("missing_at_bank", "ACME-GHOST"),
                                                             ("amount_mismatch", "ACME-RCH-1")]
     assert breaks[1]["bank"]["amount"] == "800.00" and breaks[1]["platform"]["amount"] == "799.00"
+    as_csv = wanxin("reconcile", "--bank-url", url, "--platform-no", PLATFORM_NO, "--records", records, "--csv")
+    assert as_csv.exit_code == 1
+    lines = as_csv.stdout.splitlines()
+    assert lines[0] == "date,kind,requestNo,bankAmount,platformAmount,bankStatus,platformStatus,detail"
+    assert lines[1].startswith(f"{START[:10]},missing_at_bank,ACME-GHOST,,5.00,,SUCCESS,")
+    assert lines[2].startswith(f"{START[:10]},amount_mismatch,ACME-RCH-1,800.00,799.00,SUCCESS,SUCCESS,")
+    table = wanxin("reconcile", "--bank-url", url, "--platform-no", PLATFORM_NO, "--records", records)
+    assert table.exit_code == 1 and "amount_mismatch  ACME-RCH-1  800.00 SUCCESS  799.00 SUCCESS" in table.stdout
 
     records.write_text("requestNo,serviceName,amount,status\nACME-RCH-1,RECHARGE,eight hundred,SUCCESS\n")
     bad = wanxin("reconcile", "--bank-url", url, "--platform-no", PLATFORM_NO, "--records", records)

@@ -9,8 +9,8 @@ CHECKFILE = (
     "fileDate,platformNo,count,totalAmount,totalCommission\n"
     "2026-01-05,acme,2,1100.00,10.00\n"
     "requestNo,serviceName,bizType,userNo,counterparty,amount,commission,status,finishedAt\n"
-    "R1,RECHARGE,,U1,,1000.00,0.00,1,2026-01-05T09:00:00+08:00\n"
-    "L1,CONFIRM_LOAN,LOAN,U2,P1,100.00,10.00,1,2026-01-05T10:00:00+08:00\n"
+    "R1,RECHARGE,,U1,,1000.00,0.00,SUCCESS,2026-01-05T09:00:00+08:00\n"
+    "L1,CONFIRM_LOAN,LOAN,U2,P1,100.00,10.00,SUCCESS,2026-01-05T10:00:00+08:00\n"
     "#SIGNATURE,2026-01-05,0,300,SHA256withRSA,xyz\n"
 )
 
@@ -22,7 +22,7 @@ def line(no: str, amount: int = 100000, status: str = "SUCCESS", service: str = 
 def test_a_check_file_is_read_with_its_totals_and_without_its_trailer():
     totals, lines = read_checkfile(CHECKFILE)
     assert totals["platformNo"] == "acme" and [x.requestNo for x in lines] == ["R1", "L1"]
-    assert lines[1].amount == 10000 and lines[1].commission == 1000
+    assert lines[1].amount == 10000 and lines[1].commission == 1000 and lines[1].status == "SUCCESS"
 
 
 def test_matching_records_give_zero_breaks():
