@@ -180,6 +180,16 @@ def _fill(form: Form, password: str, confirm_password: Optional[str], outcome: s
     return data
 
 
+def _callback_query(location: str) -> dict[str, list[str]]:
+    """The callback's parameters: in its query, or (a single-page front end, as the original's) in the
+    query inside its fragment, ``…/#/pages/common/success?st=1&code=0``."""
+    parts = urlsplit(location)
+    query = parse_qs(parts.query)
+    if "code" not in query and "?" in parts.fragment:
+        query = parse_qs(parts.fragment.split("?", 1)[1])
+    return query
+
+
 def complete(browser: Browser, url: str, fields: Mapping[str, str], password: str,
              confirm_password: Optional[str] = None, outcome: str = "success") -> dict[str, Any]:
     """Act as the user on one gateway request; ``{code, msg, location}`` of the redirect.
@@ -205,7 +215,7 @@ def complete(browser: Browser, url: str, fields: Mapping[str, str], password: st
         error = parse_page(done.text).error
         raise GatewayError(error.strip() if error else f"HTTP {done.status}", done.status)
     location = done.headers.get("Location", "")
-    query = parse_qs(urlsplit(location).query)
+    query = _callback_query(location)
     try:
         code = int(query["code"][-1])
     except (KeyError, ValueError):

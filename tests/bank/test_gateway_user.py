@@ -143,3 +143,24 @@ def test_a_json_request_without_depository_url_goes_to_the_banks_gateway():
     url, fields = gateway_user.parse_request('{"serviceName": "RECHARGE", "platformNo": "p", "reqData": "r", '
                                              '"signature": "s"}', "http://bank.test/")
     assert url == "http://bank.test/gateway" and fields["platformNo"] == "p"
+
+
+def test_sim_gateway_complete_fills_the_legacy_page_of_the_original_too(tmp_path):
+    from urllib.parse import parse_qsl
+
+    from tests.bank.legacy_driver import CONTEXT, LegacyDriver, close, create_app, legacy_config, query
+
+    app = create_app(legacy_config(tmp_path))
+    try:
+        driver = LegacyDriver(app)
+        user = driver.open_account(1)
+        payload = {"requestNo": "LEG_R1", "userNo": user, "amount": "12.00",
+                   "callbackUrl": "http://front.test/#/pages/common/success?st=2"}
+        fields = dict(parse_qsl(query("RECHARGE", payload)))
+        resp = driver.client.post("/sim/gateway/complete", json={**fields, "password": "123456",
+                                                                 "url": f"http://bank.test{CONTEXT}/gateway"})
+        assert resp.status_code == 200, resp.json
+        assert resp.json["code"] == 0 and resp.json["location"].endswith("&code=0")
+        assert driver.balances(user)[0] == "12.00"
+    finally:
+        close(app)
