@@ -112,7 +112,13 @@ def test_a_foreign_platform_opens_an_account_gets_signed_notifications_and_recon
     assert "code: 0" in paid.stdout and "Location: https://acme.example/done?st=2&code=0" in paid.stdout
 
     import requests
-    requests.post(f"{url}/sim/notifications/dispatch", headers={"Authorization": "Bearer acme-operator"}, timeout=30)
+    operator = {"Authorization": "Bearer acme-operator"}
+    withdraw = acme_sign(key, "WITHDRAW", {"requestNo": "ACME-WDR-1", "userNo": "acme-u1", "amount": "50.00",
+                                           "callbackUrl": "https://acme.example/done?st=3"})
+    wrong = requests.post(f"{url}/sim/gateway/complete", headers=operator, timeout=30,
+                          json={**withdraw, "password": "135790", "outcome": "wrong_password"})
+    assert wrong.status_code == 200 and wrong.json()["code"] == 2  # over HTTP, in the serving process
+    requests.post(f"{url}/sim/notifications/dispatch", headers=operator, timeout=30)
     received = acme_bank["receiver"].received
     assert [n["serviceName"] for n in received] == ["PERSONAL_REGISTER", "RECHARGE"]
     for note in received:
