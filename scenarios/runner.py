@@ -262,7 +262,7 @@ class Runner:
         return name
 
     def step_advance_days(self, days: int) -> str:
-        for day in range(days):  # day by day, so every business day is one the scenario touched
+        for _day in range(days):  # day by day, so every business day is one the scenario touched
             self.bank("POST", "/sim/clock", json={"advance_seconds": 86400})
             self.platform("POST", "/sim/clock", json={"advance_seconds": 86400})
         return f"{days} day(s) → {self.platform('GET', '/sim/clock')['now'][:10]}"
@@ -327,7 +327,8 @@ class Runner:
                     if actual[key] != want:
                         problems.append(f"{member}.{key} expected {want}, actual {actual[key]}")
         if problems:
-            raise StepFailure("; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+            more = f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""
+            raise StepFailure("; ".join(problems[:10]) + more)
         return f"{sum(len(self.s.members(w)) for w in arg)} account(s) as expected"
 
     def step_expect_project(self, arg: dict) -> str:
@@ -373,7 +374,8 @@ class Runner:
         except StepError as exc:
             want = str(arg.get("code", ""))
             if want and exc.code != want and not exc.code.endswith("_" + want):
-                raise StepFailure(f"{inner.name} failed with {exc.code} ({exc.message}), expected code {want}") from None
+                raise StepFailure(f"{inner.name} failed with {exc.code} ({exc.message}),"
+                                  f" expected code {want}") from None
             after = self._state()
             if after != before:
                 raise StepFailure(f"{inner.name} failed with {exc.code} but changed balances or holds") from None
@@ -459,7 +461,8 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
         return _finish(result, echo)
     config = {"BORROWER_COMMISSION_RATE": scenario.config["borrower_commission_rate"],
               "INVESTOR_COMMISSION_RATE": scenario.config["investor_commission_rate"],
-              "MIN_TENDER": scenario.config["min_tender"], "WITHDRAW_COMMISSION": scenario.config["withdraw_commission"]}
+              "MIN_TENDER": scenario.config["min_tender"],
+              "WITHDRAW_COMMISSION": scenario.config["withdraw_commission"]}
     workdir = None
     if keep is not None:
         workdir = Path(keep) / Path(path).stem
