@@ -106,6 +106,19 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
     from bank_depository.protocol.keyfiles import MissingKeyFile
     from bank_depository.services.platforms import PlatformSpecError, parse_spec
 
+    from bank_depository.protocol import profiles
+
+    weak = profiles.get(profile).allow_weak_keys
+    if (keys_dir / "bank_private.pem").exists():
+        _check_key_file(keys_dir / "bank_private.pem", private=True, allow_weak=weak)
+    if shorthand and (keys_dir / "platform_public.pem").exists():
+        _check_key_file(keys_dir / "platform_public.pem", private=False, allow_weak=weak)
+    if notify_url:
+        from bank_depository.services.context import notify_url_problem
+
+        problem = notify_url_problem(notify_url)
+        if problem:
+            raise click.ClickException(f"--notify-url {notify_url!r}: {problem}")
     platforms: list[dict] = []
     if shorthand:
         platforms.append({"platform_no": platform_no, "notify_url": notify_url, "profile": profile,
@@ -124,6 +137,26 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
             PASSWORD_ITERATIONS=password_iterations, CLOCK_FROZEN=frozen_clock, DISPATCHER_THREAD=True,
             LEGACY_CONTEXT_PATH=context_path)
     except MissingKeyFile as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_key_file(path: Path, *, private: bool, allow_weak: bool = False) -> None:
+    """A key file that cannot be used is named in the error."""
+    from bank_depository.protocol import signing
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        (signing.load_private_key if private else signing.load_public_key)(text, allow_weak=allow_weak)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+
+
+def _serve(factory, **kw) -> None:
+    from serving import BindError, serve
+
+    try:
+        serve(factory, **kw)
+    except BindError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -170,7 +203,6 @@ def bank_serve(cctx, db, keys_dir, host, port, platform_specs, platform_no, noti
     from click.core import ParameterSource
 
     from bank_depository.app import create_app
-    from serving import serve
 
     shorthand = not platform_specs or cctx.get_parameter_source("platform_no") != ParameterSource.DEFAULT
     config = bank_config(db, keys_dir, platform_no, notify_url, profile, algorithm, password_iterations,
@@ -201,7 +233,15 @@ def bank_serve(cctx, db, keys_dir, host, port, platform_specs, platform_no, noti
                            f"http://{h}:{p}{x.profile.wire_path(context_path)}/service and /gateway")
         sys.stdout.flush()
 
-    serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
+    _serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
+
+
+@bank.command("openapi")
+def bank_openapi() -> None:
+    """Print the bank's OpenAPI 3.1 document (what GET /openapi.json serves)."""
+    from bank_depository.http.openapi import document
+
+    _echo_json(document())
 
 
 # -- platform -----------------------------------------------------------------
@@ -234,8 +274,11 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
     from bank_depository.protocol.keyfiles import MissingKeyFile
     from p2p_platform.app import create_app
     from p2p_platform.config import platform_config
-    from serving import serve
 
+    for name in ("platform_private.pem", "bank_public.pem"):
+        if (keys_dir / name).exists():
+            _check_key_file(keys_dir / name, private="private" in name,
+                            allow_weak=profiles.get(bank_profile).allow_weak_keys)
     try:
         config = platform_config(db, keys_dir=keys_dir, bank_url=bank_url, PLATFORM_NO=platform_no,
                                  PUBLIC_URL=public_url, DAILY_JOB_THREAD=True, BANK_PROFILE=bank_profile,
@@ -252,8 +295,8 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         click.echo(f"notify URL for the bank: {bound['url']}{profiles.get(bank_profile).notify_path}")
         sys.stdout.flush()
 
-    serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
-          workers=workers, on_ready=ready)
+    _serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
+           workers=workers, on_ready=ready)
 
 
 # -- scenarios and the demo -----------------------------------------------------
@@ -425,8 +468,9 @@ def _table(headers: list[str], rows: list[list], money: Collection[int] = frozen
 
 def _print_accounts(data: dict, names: dict | None = None) -> None:
     names = names or {}
-    rows = [[names.get(u["userNo"], ""), u["userNo"], u["role"], u["available"], u["frozen"], u["card"]]
-            for u in data["users"]]
+    # name: the scenario's actor when there is one (the demo), else the account's fullname at the bank
+    rows = [[names.get(u["userNo"]) or u.get("fullname", ""), u["userNo"], u["role"], u["available"], u["frozen"],
+             u["card"]] for u in data["users"]]
     _table(["name", "userNo", "role", "available", "frozen", "card"], rows, money={3, 4, 5})
     if data.get("platformAccounts"):
         click.echo("")
@@ -438,6 +482,8 @@ class BankSource:
     """Inspection either against a running bank (HTTP) or offline on its database file."""
 
     def __init__(self, url: str | None, db: Path | None, offline: bool = True):
+        if url and db and _from_environment("bank_url"):
+            url = None  # an explicit --db beats an exported WANXIN_BANK_URL
         if url and db:
             raise click.ClickException("give --bank-url or --db, not both")
         if not url and not db:
@@ -477,6 +523,14 @@ class BankSource:
         if not self.url:
             raise click.ClickException("this command changes the bank: it needs --bank-url, not --db")
         return _http(method, self.url + path, **kw)
+
+
+def _from_environment(param: str) -> bool:
+    """True when the current command's ``param`` came from its environment variable, not a flag."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(param) == ParameterSource.ENVIRONMENT
 
 
 def _http(method: str, url: str, **kw):
@@ -633,11 +687,14 @@ def clock() -> None:
 
 
 @clock.command("show")
-@bank_options(offline=False)
+@bank_options()
 @click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Also show the platform's clock.")
-def clock_show(bank_url, platform_url, as_json=False) -> None:
+def clock_show(bank_url, platform_url, db=None, as_json=False) -> None:
     """Print the current simulated time(s)."""
-    data = {"bank": BankSource(bank_url, None, offline=False).get("/sim/clock")["now"]}
+    from bank_depository.clock import PersistentClock, iso
+
+    data = {"bank": BankSource(bank_url, db).get("/sim/clock",
+                                                 lambda c: {"now": iso(PersistentClock(lambda: c).now())})["now"]}
     if platform_url:
         data["platform"] = _http("GET", platform_url.rstrip("/") + "/sim/clock")["now"]
     _echo_pairs(data, as_json)
@@ -654,10 +711,18 @@ def clock_advance(seconds, days, bank_url, platform_url, as_json=False) -> None:
     if total <= 0:
         raise click.ClickException("give --seconds or --days greater than 0")
     bank = BankSource(bank_url, None, offline=False)
+    platform_clock = platform_url.rstrip("/") + "/sim/clock" if platform_url else ""
+    # Both sides must answer (reachable, credential accepted) before either moves: never end apart.
+    bank.get("/sim/clock")
+    if platform_clock:
+        _http("GET", platform_clock)
     data = {"bank": bank.send("POST", "/sim/clock", json={"advance_seconds": total})["now"]}
-    if platform_url:
-        data["platform"] = _http("POST", platform_url.rstrip("/") + "/sim/clock",
-                                 json={"advance_seconds": total})["now"]
+    if platform_clock:
+        try:
+            data["platform"] = _http("POST", platform_clock, json={"advance_seconds": total})["now"]
+        except click.ClickException as exc:
+            raise click.ClickException(f"the bank moved to {data['bank']} but the platform did not: "
+                                       f"{exc.message}") from None
     _echo_pairs(data, as_json)
 
 
@@ -692,10 +757,16 @@ def faults() -> None:
 
 
 @faults.command("list")
-@bank_options(offline=False)
-def faults_list(bank_url, as_json=False) -> None:
+@bank_options()
+def faults_list(bank_url, db=None, as_json=False) -> None:
     """Rules with their counters, and the log of what fired."""
-    data = BankSource(bank_url, None, offline=False).get("/sim/faults")
+    from bank_depository.faults import FaultBook
+
+    def offline(conn):
+        book = FaultBook(lambda: conn, lambda: "")
+        return {"rules": book.rules(), "log": book.log()}
+
+    data = BankSource(bank_url, db).get("/sim/faults", offline)
     if as_json:
         return _echo_json(data)
     _table(["id", "action", "matchers", "matched", "fired"],
@@ -881,21 +952,34 @@ def requests_show(request_no, platform_no, bank_url, db=None, as_json=False) -> 
 
 
 @main.command()
-@click.option("--date", "day", help="Business date YYYY-MM-DD (default: the platform's today).")
-@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", required=True,
-              help="The running platform [env WANXIN_PLATFORM_URL].")
+@click.option("--date", "day",
+              help="Business date YYYY-MM-DD (default: the platform's, or with --records the bank's, today).")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL",
+              help="The running built-in platform [env WANXIN_PLATFORM_URL].")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL", help="With --records: the running bank [env WANXIN_BANK_URL].")
+@click.option("--platform-no", help="With --records: the platform whose check file to match.")
+@click.option("--records", type=click.Path(dir_okay=False, path_type=Path),
+              help="Any platform's own export of the day (CSV with a header, or a JSON list): requestNo, "
+                   "serviceName, bizType, userNo, amount, commission, status (SUCCESS|FAILURE|PROCESSING).")
 @click.option("--no-auto-resolve", is_flag=True, help="Report unsynced records as they are, without QUERY_TRANSACTION.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="The breaks as CSV.")
-def reconcile(day, platform_url, no_auto_resolve, as_json, as_csv) -> None:
-    """Reconcile the platform's records with the bank's check file.
+@sim_token_option
+def reconcile(day, platform_url, bank_url, platform_no, records, no_auto_resolve, as_json, as_csv) -> None:
+    """Reconcile a platform's records with the bank's check file.
 
+    The built-in platform: --platform-url. Any platform: --bank-url --platform-no --records FILE.
     Exit status: 0 clean, 1 if breaks remain, 2 if the day could not be
-    reconciled (bank away, check file refused or unverifiable)."""
-    import csv as csv_mod
-
+    reconciled (bank away, check file refused or unverifiable, unreadable records)."""
     if as_json and as_csv:
         raise click.UsageError("choose --json or --csv")
+    if records is not None:
+        sys.exit(_reconcile_records(day, bank_url, platform_no, records, as_json, as_csv))
+    if not platform_url:
+        raise click.UsageError("give --platform-url (the built-in platform), or --bank-url, --platform-no and "
+                               "--records (any platform)")
+    import csv as csv_mod
+
     body = {"autoResolve": not no_auto_resolve, **({"date": day} if day else {})}
     try:
         report = _http("POST", platform_url.rstrip("/") + "/api/reconciliations", json=body)
@@ -923,6 +1007,179 @@ def reconcile(day, platform_url, no_auto_resolve, as_json, as_csv) -> None:
         else:
             click.echo("clean: zero breaks")
     sys.exit(0 if report["clean"] else 1)
+
+
+
+
+class _Unreconciled(click.ClickException):
+    exit_code = 2
+
+
+def _reconcile_records(day, bank_url, platform_no, records: Path, as_json: bool, as_csv: bool) -> int:
+    """Any platform's export against the bank's check file (read through /sim/checkfile with the credential)."""
+    import csv as csv_mod
+
+    import requests
+
+    from bank_depository.domain import reconciliation
+
+    if not bank_url or not platform_no:
+        raise click.UsageError("--records needs --bank-url and --platform-no")
+    try:
+        text = records.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _Unreconciled(f"cannot read {records}: {exc}") from None
+    try:
+        mine = reconciliation.read_records(text, records.name)
+    except reconciliation.RecordsError as exc:
+        raise _Unreconciled(str(exc)) from None
+    base = bank_url.rstrip("/")
+    try:
+        health = _http("GET", base + "/sim/health")
+        if platform_no not in health.get("platforms", []):
+            raise _Unreconciled(f"the bank has no platform {platform_no} (it has {', '.join(health['platforms'])})")
+        day = day or health["now"][:10]
+        resp = requests.get(base + "/sim/checkfile", params={"date": day, "platformNo": platform_no},
+                            headers=_operator_headers(), timeout=60)
+    except _Unreconciled:
+        raise
+    except click.ClickException as exc:
+        raise _Unreconciled(exc.message) from None
+    except requests.RequestException as exc:
+        raise _Unreconciled(f"cannot reach {base}: {type(exc).__name__}") from None
+    if resp.status_code != 200:
+        try:
+            err = resp.json()["error"]
+            message = f"{err['code']}: {err['message']}"
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {resp.status_code}"
+        raise _Unreconciled(f"the bank refused the check file: {message}")
+    try:
+        totals, theirs = reconciliation.read_checkfile(resp.text)
+    except (reconciliation.RecordsError, ValueError) as exc:
+        raise _Unreconciled(str(exc)) from None
+    if totals.get("platformNo") not in ("", platform_no):
+        raise _Unreconciled(f"the bank answered the check file of {totals.get('platformNo')}, not {platform_no}")
+    report = reconciliation.report(day, platform_no, theirs, mine)
+    if as_json:
+        _echo_json(report)
+    elif as_csv:
+        writer = csv_mod.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["date", "kind", "requestNo", "bankAmount", "platformAmount", "bankStatus", "platformStatus",
+                         "detail"])
+        for b in report["breaks"]:
+            bank_side, plat = b["bank"] or {}, b["platform"] or {}
+            writer.writerow([day, b["kind"], b["requestNo"], bank_side.get("amount", ""), plat.get("amount", ""),
+                             bank_side.get("status", ""), plat.get("status", ""), b["detail"]])
+    else:
+        click.echo(f"reconciliation {day} of {platform_no}: bank {report['bank']['count']} line(s) / "
+                   f"{report['bank']['totalAmount']}, platform {report['platform']['count']} / "
+                   f"{report['platform']['totalAmount']}")
+        if report["breaks"]:
+            _table(["kind", "requestNo", "bank", "platform", "detail"],
+                   [[b["kind"], b["requestNo"], _side(b["bank"]), _side(b["platform"]), b["detail"]]
+                    for b in report["breaks"]])
+        else:
+            click.echo("clean: zero breaks")
+    return 0 if report["clean"] else 1
+
+
+def _side(line: dict | None) -> str:
+    return "-" if not line else f"{line['amount']} {line['status']}"
+
+
+# -- the end user and the bank counter ------------------------------------------
+@main.group()
+def gateway() -> None:
+    """Act as the end user on the bank's gateway pages."""
+
+
+@gateway.command("complete")
+@click.argument("request_text", metavar="REQUEST")
+@click.option("--password", required=True, help="The trade password the user types.")
+@click.option("--confirm-password", help="PERSONAL_REGISTER: the confirmation (default: --password).")
+@click.option("--outcome", type=click.Choice(["success", "wrong_password", "cancel"]), default="success",
+              show_default=True, help="What the user does: confirm, type a wrong password, or leave (cancel).")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL",
+              help="Base URL when REQUEST has no depositoryUrl [env WANXIN_BANK_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print {code, msg, location} as JSON.")
+def gateway_complete(request_text, password, confirm_password, outcome, bank_url, as_json) -> None:
+    """Complete the gateway page of REQUEST like a browser and print where it redirects.
+
+    REQUEST is a URL carrying serviceName, platformNo, reqData and signature, or a JSON object
+    {depositoryUrl|url, serviceName, platformNo, reqData, signature} ('-' reads it from stdin)."""
+    import requests
+
+    from bank_depository.protocol import gateway_user
+
+    if request_text == "-":
+        request_text = sys.stdin.read()
+    try:
+        url, fields = gateway_user.parse_request(request_text, bank_url or "")
+        if not url.startswith(("http://", "https://")):
+            raise gateway_user.GatewayError("REQUEST names no bank; give --bank-url or a full depositoryUrl")
+        result = gateway_user.complete(gateway_user.RequestsBrowser(requests.Session()), url, fields, password,
+                                       confirm_password, outcome)
+    except gateway_user.GatewayError as exc:
+        raise click.ClickException(f"the gateway page refused: {exc.message}") from None
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {url}: {type(exc).__name__}") from None
+    if as_json:
+        return _echo_json(result)
+    click.echo(f"code: {result['code']}" + (f"  msg: {result['msg']}" if result["msg"] else ""))
+    click.echo(f"Location: {result['location']}")
+
+
+@main.group()
+def cards() -> None:
+    """Bank customers and their cards at the bank counter."""
+
+
+SURNAMES = "王李张刘陈杨黄赵吴周"
+
+
+@cards.command("create")
+@click.option("--name", help="The customer's full name (with --count: numbered, 张三1, 张三2 …; default: generated).")
+@click.option("--balance", default="10000.00", show_default=True, help="Opening balance of each card (yuan).")
+@click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True, help="How many customers.")
+@click.option("--bank-code", default="ICBC", show_default=True, help="The card's bank.")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL", required=True, help="The running bank [env WANXIN_BANK_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print the customers as JSON.")
+@sim_token_option
+def cards_create(name, balance, count, bank_code, bank_url, as_json) -> None:
+    """Register bank customers with valid identities (GB 11643 ID, mobile, Luhn card number) and print them."""
+    import secrets
+
+    from bank_depository.domain.identity import sample_identity
+
+    tag = secrets.randbelow(10**5)
+    made = []
+    for i in range(1, count + 1):
+        who = sample_identity(i, tag, luhn=True)
+        fullname = (name + (str(i) if count > 1 else "")) if name else SURNAMES[(tag + i) % 10] + f"客户{tag % 1000}{i}"
+        body = {"fullname": fullname, **who, "bankCode": bank_code, "balance": balance}
+        card = _http("POST", bank_url.rstrip("/") + "/sim/bank-cards", json=body)
+        made.append({"fullname": fullname, "idNumber": who["idNumber"], "mobile": who["mobile"],
+                     "cardNumber": card["cardNumber"], "bankCode": card["bankCode"], "bankName": card["bankName"],
+                     "balance": card["balance"]})
+    if as_json:
+        return _echo_json(made if count > 1 else made[0])
+    _table(["fullname", "idNumber", "mobile", "cardNumber", "bank", "balance"],
+           [[c["fullname"], c["idNumber"], c["mobile"], c["cardNumber"], c["bankCode"], c["balance"]] for c in made],
+           money={5})
+
+
+@cards.command("deposit")
+@click.argument("card")
+@click.argument("amount")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL", required=True, help="The running bank [env WANXIN_BANK_URL].")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@sim_token_option
+def cards_deposit(card, amount, bank_url, as_json) -> None:
+    """Cash AMOUNT (yuan) in at the counter onto bank card CARD."""
+    data = _http("POST", bank_url.rstrip("/") + f"/sim/bank-cards/{card}/deposit", json={"amount": amount})
+    _echo_json(data) if as_json else click.echo(f"card {data['cardNumber']}: +{data['amount']}, balance "
+                                                f"{data['balance']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,10 +6,31 @@ address once the master is listening (before any request is served).
 """
 from __future__ import annotations
 
+import errno
 import gc
+import socket
 from typing import Callable, Optional
 
 from gunicorn.app.base import BaseApplication
+
+
+class BindError(OSError):
+    """The address cannot be bound; the message is one line for people."""
+
+
+def check_bind(host: str, port: int) -> None:
+    """Fail before gunicorn starts (and retries noisily) when ``host:port`` cannot be bound."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise BindError(f"port {port} is in use; try --port 0") from None
+            raise BindError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
 
 
 class _Gunicorn(BaseApplication):
@@ -23,6 +44,10 @@ class _Gunicorn(BaseApplication):
     def load_config(self):
         for key, value in self._options.items():
             self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25.1 opens a control socket shared by every server of the user
+            # (~/.gunicorn/gunicorn.ctl); a second server logs an ERROR for it. Nothing here uses it.
+            self.cfg.set("control_socket_disable", True)
         if self._on_ready:
             ready = self._on_ready
 
@@ -48,4 +73,5 @@ def serve(factory: Callable[[], object], *, host: str, port: int, workers: int =
     # corrupt the database. Apps built before serving (a fail-fast check) are unreferenced
     # garbage by now, but may sit in reference cycles: collect them while still in one process.
     gc.collect()
+    check_bind(host, port)
     _Gunicorn(factory, options, on_ready).run()

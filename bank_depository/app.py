@@ -9,7 +9,8 @@ from flask import Flask
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
-from .http import checkfile_view, console_view, edge, errors, filters, gateway_view, legacy_view, service_view, sim_view
+from .http import (checkfile_view, console_view, edge, errors, filters, gateway_view, legacy_view, openapi,
+                   service_view, sim_view)
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 from .protocol import legacy as legacy_wire, operator, profiles, signing
 from .services import platforms
@@ -72,6 +73,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     database = db.Database(cfg["DATABASE"])
     conn = database.conn()
     db.init_schema(conn)
+    db.ensure_column(conn, "notifications", "cycle_start", "INTEGER NOT NULL DEFAULT 0")
     if clock is None:
         persistent = PersistentClock(database.conn)
         if cfg["CLOCK_START"] and conn.execute("SELECT 1 FROM meta WHERE key LIKE 'clock.%'").fetchone() is None:
@@ -110,6 +112,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
     app.register_blueprint(console_view.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(legacy_view.bp, url_prefix=context_path)
     if cfg["DISPATCHER_THREAD"]:
         lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"

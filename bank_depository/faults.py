@@ -56,14 +56,14 @@ def validate(rule: dict) -> dict:
         raise FaultRuleError(f"unknown key(s) {', '.join(unknown)}{_did_you_mean(unknown[0], KEYS)}; "
                              f"allowed: {', '.join(sorted(KEYS))}")
     action = rule.get("action")
-    if action not in ACTIONS:
-        raise FaultRuleError(f"action {action!r} is unknown{_did_you_mean(action, ACTIONS)};"
-                             f" action must be one of {', '.join(sorted(ACTIONS))}")
+    if not isinstance(action, str) or action not in ACTIONS:
+        hint = _did_you_mean(action, ACTIONS) if isinstance(action, str) else ""
+        raise FaultRuleError(f"action {action!r} is unknown{hint}; action must be one of {', '.join(sorted(ACTIONS))}")
     for key, known in (("service", SERVICES), ("bizType", svc.BIZ_TYPES)):
         if rule.get(key) is not None and str(rule[key]) not in known:
-            raise FaultRuleError(f"{key} {rule[key]!r} would never match{_did_you_mean(rule[key], known)};"
+            raise FaultRuleError(f"{key} {rule[key]!r} would never match{_did_you_mean(str(rule[key]), known)};"
                                  f" known: {', '.join(sorted(known))}")
-    clean = {"action": action}
+    clean: dict = {"action": action}
     if action == "reject":
         code = str(rule.get("code", codes.EXCEPTION))
         if code == codes.SUCCESS or not code.isdigit():

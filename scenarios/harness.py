@@ -14,21 +14,18 @@ over as bare Base64 DER and used with SHA1withRSA, ``/service`` and
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from html import unescape
 from pathlib import Path
 from typing import Callable, Optional
-from urllib.parse import urljoin
 
 import requests
 from werkzeug.serving import BaseWSGIServer
 
 from bank_depository.app import create_app as create_bank
 from bank_depository.config import bank_config
-from bank_depository.protocol import legacy, profiles, signing
+from bank_depository.protocol import gateway_user, legacy, profiles, signing
 from p2p_platform.app import create_app as create_platform
 from p2p_platform.config import platform_config as make_platform_config
 
@@ -110,7 +107,10 @@ def write_keys(directory: Path) -> dict:
     out = {}
     for side in ("bank", "platform"):
         private_pem, public_pem = signing.generate_key_pair()
-        (directory / f"{side}_private.pem").write_bytes(private_pem)
+        private_path = directory / f"{side}_private.pem"
+        private_path.touch(mode=0o600)  # never readable by others, not even for a moment
+        private_path.chmod(0o600)
+        private_path.write_bytes(private_pem)
         (directory / f"{side}_public.pem").write_bytes(public_pem)
         out[side] = (private_pem.decode(), public_pem.decode())
     return out
@@ -183,45 +183,21 @@ class Sandbox:
         self.close()
 
 
-_INPUT = re.compile(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', re.I)
-_FORM = re.compile(r'<form[^>]*action="([^"]+)"[^>]*id="confirm"', re.I)
-_ERROR = re.compile(r'id="error">([^<]*)<', re.I)
-
-
-class GatewayError(Exception):
-    """The bank's page showed an error instead of a form."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+GatewayError = gateway_user.GatewayError  # the page showed an error (re-exported for the runner)
 
 
 class UserAgent:
-    """Follows a platform's gateway request like a browser: open page, fill form, follow redirect."""
+    """Follows a platform's gateway request like a browser: open page, fill form, follow redirect.
+
+    The work is :func:`bank_depository.protocol.gateway_user.complete`, shared with
+    ``wanxin gateway complete`` and ``POST /sim/gateway/complete``.
+    """
 
     def __init__(self, session: Optional[requests.Session] = None):
         self.session = session or requests.Session()
 
-    def complete(self, gateway_request: dict, password: str, confirm_password: Optional[str] = None) -> dict:
-        fields = {k: gateway_request[k] for k in ("serviceName", "platformNo", "reqData", "signature")}
-        page = self.session.get(gateway_request["depositoryUrl"], params=fields, timeout=30)
-        form = _FORM.search(page.text)
-        if form is None:
-            error = _ERROR.search(page.text)
-            raise GatewayError(unescape(error.group(1)) if error else f"HTTP {page.status_code}", page.status_code)
-        data = {name: unescape(value) for name, value in _INPUT.findall(page.text)}
-        data["password"] = password
-        if 'name="confirmPassword"' in page.text:
-            data["confirmPassword"] = password if confirm_password is None else confirm_password
-        if 'name="prePassword"' in page.text:  # the legacy page: prePassword first, password confirms it
-            data["prePassword"] = password
-            data["password"] = password if confirm_password is None else confirm_password
-        done = self.session.post(urljoin(page.url, unescape(form.group(1))), data=data, allow_redirects=False,
-                                 timeout=30)
-        if done.status_code != 302:
-            error = _ERROR.search(done.text)
-            raise GatewayError(unescape(error.group(1)) if error else f"HTTP {done.status_code}", done.status_code)
-        location = done.headers["Location"]
-        from urllib.parse import parse_qs, urlsplit
-        query = parse_qs(urlsplit(location).query)
-        return {"code": int(query["code"][0]), "msg": query.get("msg", [""])[0], "location": location}
+    def complete(self, gateway_request: dict, password: str, confirm_password: Optional[str] = None,
+                 outcome: str = "success") -> dict:
+        fields = {k: gateway_request[k] for k in gateway_user.ENVELOPE_FIELDS}
+        return gateway_user.complete(gateway_user.RequestsBrowser(self.session), gateway_request["depositoryUrl"],
+                                     fields, password, confirm_password, outcome)

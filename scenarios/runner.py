@@ -17,8 +17,8 @@ from typing import Callable, Optional
 
 import requests
 
-from bank_depository.domain.identity import id_check_char
 from bank_depository.client import SimClient, SimError
+from bank_depository.domain.identity import sample_identity
 from bank_depository.protocol import codes
 
 from . import spec
@@ -70,12 +70,8 @@ class RunResult:
 
 
 def identity(index: int, tag: int) -> dict:
-    """A valid, deterministic identity for actor ``index`` (GB 11643 check digit included)."""
-    day = 1 + (index - 1) % 28
-    month = 1 + ((index - 1) // 28) % 12
-    first17 = f"{110101 + tag % 89999:06d}19{80 + (index // 336) % 20:02d}{month:02d}{day:02d}{index % 1000:03d}"
-    return {"idNumber": first17 + id_check_char(first17), "mobile": f"139{(tag * 100000 + index) % 10**8:08d}",
-            "cardNumber": f"6222{tag % 10**6:06d}{index:06d}"}
+    """A valid, deterministic identity for actor ``index`` (:func:`bank_depository.domain.identity.sample_identity`)."""
+    return sample_identity(index, tag)
 
 
 class Runner:

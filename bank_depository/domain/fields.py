@@ -3,6 +3,11 @@
 Keys match case-insensitively (``callbackURL`` is ``callbackUrl``), unknown
 keys are ignored, numbers may arrive as numeric strings. What is required
 and missing, or malformed, is a parameter error that names the field.
+
+A Payload built with a service's declared fields
+(:mod:`bank_depository.protocol.catalogue`) reads them with :meth:`Payload.get`:
+kind, length, zero and requiredness come from the declaration, the same one
+``/openapi.json`` publishes.
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping, Optional, cast
 
 from ..protocol import money
+from ..protocol.catalogue import Field, find
 from .errors import param_error
 
 _MISSING = object()
@@ -18,10 +24,27 @@ MAX_INTEGER = 2 ** 63 - 1
 
 
 class Payload:
-    def __init__(self, data: Mapping[str, Any], prefix: str = ""):
+    def __init__(self, data: Mapping[str, Any], prefix: str = "", fields: tuple[Field, ...] = ()):
         self._data = dict(data)
         self._lower = {str(k).lower(): k for k in self._data}
         self._prefix = prefix
+        self._fields = fields
+
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        """Read a declared field as its declaration says (a default only for an optional field)."""
+        f = find(self._fields, [key])
+        if f is None:
+            raise LookupError(f"{key} is not a declared field of this payload")  # a programming error
+        if f.required != (default is _MISSING):
+            raise TypeError(f"{key} is {'required' if f.required else 'optional'}: "
+                            f"{'no default' if f.required else 'give a default'}")
+        if f.kind == "amount":
+            return self.amount(key, allow_zero=f.allow_zero, default=default)
+        if f.kind == "integer":
+            return self.integer(key, default)
+        if f.kind == "items":
+            return self.items(key)
+        return self.text(key, default, max_len=f.max_len)
 
     def _name(self, key: str) -> str:
         return f"{self._prefix}{key}"
@@ -76,7 +99,8 @@ class Payload:
         for i, item in enumerate(value):
             if not isinstance(item, dict):
                 raise param_error(f"{self._name(key)}[{i}] must be an object")
-            out.append(Payload(item, prefix=f"{self._name(key)}[{i}]."))
+            declared = find(self._fields, [key])
+            out.append(Payload(item, prefix=f"{self._name(key)}[{i}].", fields=declared.items if declared else ()))
         return out
 
 

@@ -11,9 +11,11 @@ import hmac
 import re
 import secrets
 
+from ..protocol.catalogue import MOBILE_PATTERN
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_MOBILE = re.compile(MOBILE_PATTERN)
 DEFAULT_ITERATIONS = 120_000
 
 
@@ -35,6 +37,32 @@ def id_number_problem(id_number: str) -> str | None:
 def id_check_char(first17: str) -> str:
     """The GB 11643 check character of 17 digits (for generating test identities)."""
     return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS)) % 11]
+
+
+def luhn_check_digit(digits: str) -> str:
+    """The Luhn (ISO/IEC 7812) check digit to append to ``digits``."""
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return str((10 - total % 10) % 10)
+
+
+def sample_identity(index: int, tag: int, *, luhn: bool = False) -> dict[str, str]:
+    """A valid, deterministic test identity: ``idNumber`` (GB 11643 check character), ``mobile``, ``cardNumber``.
+
+    ``tag`` separates runs (another tag, other numbers); ``index`` separates people of a run. With
+    ``luhn`` the card number is 16 digits ending in its Luhn check digit, like a real card.
+    """
+    day = 1 + (index - 1) % 28
+    month = 1 + ((index - 1) // 28) % 12
+    first17 = f"{110101 + tag % 89999:06d}19{80 + (index // 336) % 20:02d}{month:02d}{day:02d}{index % 1000:03d}"
+    card = f"6222{tag % 10**6:06d}{index:06d}"
+    if luhn:
+        card = f"6222{tag % 10**5:05d}{index % 10**6:06d}"
+        card += luhn_check_digit(card)
+    return {"idNumber": first17 + id_check_char(first17), "mobile": f"139{(tag * 100000 + index) % 10**8:08d}",
+            "cardNumber": card}
 
 
 def mobile_problem(mobile: str) -> str | None:

@@ -1,12 +1,10 @@
 """Project (标的) states at the bank and the transitions MODIFY_PROJECT may make."""
 from __future__ import annotations
 
-COLLECTING = "COLLECTING"
-FULLY = "FULLY"
-REPAYING = "REPAYING"
-FINISH = "FINISH"
-MISCARRY = "MISCARRY"
-STATUSES = (COLLECTING, FULLY, REPAYING, FINISH, MISCARRY)
+from ..protocol.services import PROJECT_STATUSES
+
+STATUSES = PROJECT_STATUSES
+COLLECTING, FULLY, REPAYING, FINISH, MISCARRY = STATUSES
 
 #: status -> statuses MODIFY_PROJECT may move it to.
 TRANSITIONS: dict[str, frozenset[str]] = {

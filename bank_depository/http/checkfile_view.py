@@ -22,7 +22,7 @@ from flask import Blueprint, Response, current_app, request
 
 from ..domain.errors import BankError
 from ..domain.fields import Payload
-from ..protocol import codes, envelope, services as svc
+from ..protocol import catalogue, codes, envelope, services as svc
 from ..services import checkfile, pipeline
 from . import edge
 from .service_view import json_response
@@ -48,7 +48,8 @@ def checkfile_stream():
         return json_response(pipeline.error_body(ctx, fault.code, fault.message, request_no, platform.algorithm))
     try:
         pipeline.request_no_of(payload)
-        day, closed, chunks = checkfile.stream(ctx, platform, Payload(payload),
+        declared = Payload(payload, fields=catalogue.request_fields(svc.DOWNLOAD_CHECKFILE))
+        day, closed, chunks = checkfile.stream(ctx, platform, declared,
                                                with_trailer=not (fault and fault.lose_response))
     except BankError as exc:
         return json_response(pipeline.error_body(ctx, exc.code, exc.detail, request_no, platform.algorithm))

@@ -72,16 +72,17 @@ def confirm():
 
 @bp.route("/gateway/cancel", methods=["POST"])
 def cancel():
-    """Back to the platform without confirming: code 2, nothing changes."""
+    """The user leaves the page without confirming: back to the platform with code 2, nothing changes."""
     ctx = current_app.extensions["wanxin.bank"]
-    platform = ctx.platform(request.form.get("platformNo", ""))
-    request_no = request.form.get("requestNo", "")
+    form = request.form.to_dict()
+    platform = ctx.platform(form.get("platformNo", ""))
+    request_no = form.get("requestNo", "")
     if platform is None or not request_no:
         return _page(gateway.Page("", "", error="unknown platform or request"), 400)
     try:
         result = gateway.cancel(ctx, platform, request_no)
     except BankError as exc:
-        return _page(gateway.Page(request.form.get("serviceName", ""), platform.platform_no, request_no,
+        return _page(gateway.Page(form.get("serviceName", ""), platform.platform_no, request_no,
                                   error=exc.message), 400)
     return redirect(result.url, 302)
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..clock import ClockError, PersistentClock, iso, parse_instant
 from ..domain.errors import param_error
 from ..notify import dispatcher as notify
-from ..protocol import operator
+from ..protocol import gateway_user, operator
 from ..services import checkfile, counter, inspect, platforms, reset, verify
 from ..storage import request_log
 from .errors import error_json
@@ -215,3 +215,23 @@ def checkfile_text():
     platform_no = request.args.get("platformNo") or next(iter(sorted(_ctx().refresh_platforms())), "")
     content = checkfile.render(_ctx().conn(), platform_no, day)[0]
     return Response(content, content_type="text/csv; charset=utf-8")
+
+
+@bp.post("/gateway/complete")
+def gateway_complete():
+    """The headless end user, in process: the same code path as ``wanxin gateway complete``, against this app."""
+    data = _body()
+    password, confirm, outcome = data.get("password"), data.get("confirmPassword"), data.get("outcome", "success")
+    if not isinstance(password, str) or not password:
+        raise param_error("password is required (text)")
+    if confirm is not None and not isinstance(confirm, str):
+        raise param_error("confirmPassword must be text")
+    if outcome not in gateway_user.OUTCOMES:
+        raise param_error(f"outcome must be one of {', '.join(gateway_user.OUTCOMES)}")
+    try:
+        url, fields = gateway_user.parse_request(data, "http://localhost")
+        result = gateway_user.complete(gateway_user.FlaskBrowser(current_app.test_client()), url, fields,
+                                       password, confirm, outcome)
+    except gateway_user.GatewayError as exc:
+        return error_json("GATEWAY_PAGE", exc.message or "the gateway page refused the request", 400)
+    return jsonify(result)

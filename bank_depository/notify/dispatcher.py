@@ -184,7 +184,8 @@ class Dispatcher:
         conn = self.ctx.conn()
         now = self.ctx.clock.now()
         with db.transaction(conn):
-            current = conn.execute("SELECT state, attempts FROM notifications WHERE id = ?", (row["id"],)).fetchone()
+            current = conn.execute("SELECT state, attempts, cycle_start FROM notifications WHERE id = ?",
+                                   (row["id"],)).fetchone()
             if current is None:  # a reset removed it while it was in flight: nothing left to record
                 return
             if dropped:
@@ -193,20 +194,21 @@ class Dispatcher:
                              " VALUES (?, ?, ?)", (row["id"], iso(now), error))
                 return
             attempts = current["attempts"] + 1
+            in_cycle = attempts - current["cycle_start"]  # attempts since the last resend
             conn.execute("INSERT INTO notification_attempts (notification_id, attempted_at, http_status, error, body)"
                          " VALUES (?, ?, ?, ?, ?)", (row["id"], iso(now), status, error, body))
             if current["state"] != "PENDING" and not duplicate:
                 return  # resent meanwhile or already settled: keep the settled state
             if ok:
-                conn.execute("UPDATE notifications SET state = 'DELIVERED', attempts = ?, delivered_at ="
-                             " COALESCE(delivered_at, ?) WHERE id = ?", (attempts, iso(now), row["id"]))
+                conn.execute("UPDATE notifications SET state = 'DELIVERED', attempts = ?, delivered_at = ?"
+                             " WHERE id = ?", (attempts, iso(now), row["id"]))
             elif current["state"] == "DELIVERED":
                 conn.execute("UPDATE notifications SET attempts = ? WHERE id = ?", (attempts, row["id"]))
-            elif attempts >= self.max_attempts:
+            elif in_cycle >= self.max_attempts:
                 conn.execute("UPDATE notifications SET state = 'DEAD', attempts = ? WHERE id = ?",
                              (attempts, row["id"]))
             else:
-                wait = self.schedule[attempts - 1]
+                wait = self.schedule[in_cycle - 1]
                 conn.execute("UPDATE notifications SET attempts = ?, next_attempt_at = ? WHERE id = ?",
                              (attempts, iso(now + dt.timedelta(seconds=wait)), row["id"]))
 
@@ -218,8 +220,9 @@ def resend(ctx: BankContext, notification_id: int) -> dict:
         row = conn.execute("SELECT id FROM notifications WHERE id = ?", (notification_id,)).fetchone()
         if row is None:
             raise NotFound(f"no notification {notification_id}")
-        conn.execute("UPDATE notifications SET state = 'PENDING', attempts = 0, next_attempt_at = ? WHERE id = ?",
-                     (ctx.now_iso(), notification_id))
+        # attempts keeps counting every attempt; the retry schedule restarts from this one.
+        conn.execute("UPDATE notifications SET state = 'PENDING', cycle_start = attempts, next_attempt_at = ?"
+                     " WHERE id = ?", (ctx.now_iso(), notification_id))
     return {"id": notification_id, "state": "PENDING"}
 
 

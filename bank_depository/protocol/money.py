@@ -12,7 +12,9 @@ from decimal import Decimal, InvalidOperation
 #: Upper bound of any single amount: 100 billion yuan.
 MAX_FEN = 10_000_000_000_000
 
-_YUAN_TEXT = re.compile(r"^[0-9]+(\.[0-9]{1,2})?$")
+#: What a yuan amount given as text looks like (the OpenAPI document publishes this pattern).
+YUAN_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+_YUAN_TEXT = re.compile(YUAN_PATTERN)
 
 
 class AmountError(ValueError):

@@ -34,3 +34,14 @@ BIZ_TENDER = "TENDER"
 BIZ_REPAYMENT = "REPAYMENT"
 BIZ_CREDIT_ASSIGNMENT = "CREDIT_ASSIGNMENT"
 BIZ_TYPES = frozenset({BIZ_TENDER, BIZ_REPAYMENT, BIZ_CREDIT_ASSIGNMENT})
+
+#: Depository account roles (PERSONAL_REGISTER ``role``).
+ROLE_BORROWER = "B"
+ROLE_INVESTOR = "I"
+ROLES = (ROLE_BORROWER, ROLE_INVESTOR)
+
+#: Project (标的) statuses at the bank (``projectStatus``); transitions: bank_depository.domain.projects.
+PROJECT_STATUSES = ("COLLECTING", "FULLY", "REPAYING", "FINISH", "MISCARRY")
+
+#: Repayment ways platforms send in CREATE_PROJECT (the bank stores the text as given).
+REPAYMENT_WAYS = ("FIXED_REPAYMENT", "FIXED_CAPITAL", "INTEREST_FIRST", "ONE_TIME")

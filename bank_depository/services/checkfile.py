@@ -120,7 +120,7 @@ def render(conn: sqlite3.Connection, platform_no: str, day: dt.date) -> tuple[st
 
 def checked_day(ctx: BankContext, p: Payload) -> tuple[dt.date, bool]:
     """(fileDate, closed) of a request; a day that has not begun is refused."""
-    day = parse_day(p.text("fileDate"))
+    day = parse_day(p.get("fileDate"))
     today = ctx.clock.now().date()
     if day > today:
         raise BankError(codes.CHECKFILE_NOT_READY, f"{day} has not begun (bank date {today})")

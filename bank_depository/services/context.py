@@ -66,6 +66,22 @@ class BankContext:
         return envelope.response_body(resp_data, self.private_key, algorithm)
 
 
+def notify_url_problem(url: str) -> Optional[str]:
+    """Why ``url`` cannot be a platform's notify URL, or None ('' means: no notifications are sent)."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host"
+    return None
+
+
 PLATFORMS_VERSION = "platforms.version"
 
 

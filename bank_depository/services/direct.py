@@ -71,12 +71,12 @@ def _frozen_hold(tx: Tx, request_no: str, biz_type: str | None = None, project_n
 
 
 def create_project(tx: Tx, p: Payload) -> dict:
-    user_no, project_no = p.text("userNo"), p.text("projectNo", max_len=64)
-    amount = p.amount("projectAmount")
-    period = p.integer("projectPeriod", default=None)
+    user_no, project_no = p.get("userNo"), p.get("projectNo")
+    amount = p.get("projectAmount")
+    period = p.get("projectPeriod", None)
     if period is not None and period < 1:
         raise param_error("projectPeriod must be at least 1")
-    rate = p.text("annualRate", default="")
+    rate = p.get("annualRate", "")
     if rate:
         try:
             value = Decimal(rate)
@@ -91,16 +91,16 @@ def create_project(tx: Tx, p: Payload) -> dict:
         "INSERT INTO projects (platform_no, project_no, user_no, name, description, project_type, amount,"
         " period, annual_rate, repayment_way, status, request_no, created_at, modified_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (tx.platform_no, project_no, user_no, p.text("projectName", default=""),
-         p.text("projectDesc", default="", max_len=2000), p.text("projectType", default=""), amount,
-         period, rate, p.text("repaymentWay", default=""), projects.COLLECTING, tx.request_no,
+        (tx.platform_no, project_no, user_no, p.get("projectName", ""),
+         p.get("projectDesc", ""), p.get("projectType", ""), amount,
+         period, rate, p.get("repaymentWay", ""), projects.COLLECTING, tx.request_no,
          tx.now_iso, tx.now_iso))
     tx.note(user_no=user_no, amount=amount)
     return {"projectNo": project_no, "projectStatus": projects.COLLECTING}
 
 
 def modify_project(tx: Tx, p: Payload) -> dict:
-    project_no, target = p.text("projectNo"), p.text("projectStatus").upper()
+    project_no, target = p.get("projectNo"), p.get("projectStatus").upper()
     row = _project(tx, project_no)
     problem = projects.transition_problem(
         row["status"], target, loaned=bool(row["loan_request_no"]),
@@ -114,11 +114,11 @@ def modify_project(tx: Tx, p: Payload) -> dict:
 
 
 def pre_transaction(tx: Tx, p: Payload) -> dict:
-    user_no, biz_type = p.text("userNo"), p.text("bizType").upper()
+    user_no, biz_type = p.get("userNo"), p.get("bizType").upper()
     if biz_type not in svc.BIZ_TYPES:
         raise param_error(f"bizType must be one of {', '.join(sorted(svc.BIZ_TYPES))}")
-    amount = p.amount("amount")
-    project_no = p.text("projectNo")
+    amount = p.get("amount")
+    project_no = p.get("projectNo")
     user = _user(tx, user_no)
     project = _project(tx, project_no)
     if biz_type == svc.BIZ_TENDER:
@@ -150,7 +150,7 @@ def pre_transaction(tx: Tx, p: Payload) -> dict:
 
 
 def cancel_pre_transaction(tx: Tx, p: Payload) -> dict:
-    pre = p.text("preRequestNo")
+    pre = p.get("preRequestNo")
     hold = _frozen_hold(tx, pre)
     pn, user_no, released = tx.platform_no, hold["user_no"], hold["remaining"]
     tx.post(tx.entry(hold["biz_type"]).move(ledger.frozen(pn, user_no), ledger.available(pn, user_no), released))
@@ -169,16 +169,16 @@ def _mismatch(code: str, what: str, value: int, against: str, limit: int, rule: 
 
 
 def _unique(items: list[Payload], key: str) -> list[str]:
-    values = [i.text(key) for i in items]
+    values = [i.get(key) for i in items]
     if len(set(values)) != len(values):
         raise param_error(f"details[].{key} must not repeat")
     return values
 
 
 def confirm_loan(tx: Tx, p: Payload) -> dict:
-    pn, project_no = tx.platform_no, p.text("projectNo")
-    commission = p.amount("commission", allow_zero=True, default=0)
-    details = p.items("details")
+    pn, project_no = tx.platform_no, p.get("projectNo")
+    commission = p.get("commission", 0)
+    details = p.get("details")
     _unique(details, "preRequestNo")
     project = _project(tx, project_no)
     if project["loan_request_no"]:
@@ -190,8 +190,8 @@ def confirm_loan(tx: Tx, p: Payload) -> dict:
     total = 0
     holds = []
     for d in details:
-        hold = _frozen_hold(tx, d.text("preRequestNo"), svc.BIZ_TENDER, project_no)
-        amount = d.amount("amount")
+        hold = _frozen_hold(tx, d.get("preRequestNo"), svc.BIZ_TENDER, project_no)
+        amount = d.get("amount")
         if amount != hold["amount"]:
             raise _mismatch(codes.AMOUNT_MISMATCH, "detail amount", amount, f"hold {hold['request_no']} froze",
                             hold["amount"], "each detail's amount must equal its tender hold")
@@ -213,19 +213,19 @@ def confirm_loan(tx: Tx, p: Payload) -> dict:
 
 
 def confirm_repayment(tx: Tx, p: Payload) -> dict:
-    pn, project_no, pre = tx.platform_no, p.text("projectNo"), p.text("preRequestNo")
-    commission = p.amount("commission", allow_zero=True, default=0)
-    details = p.items("details")
-    stated_total = p.amount("amount", default=None)
+    pn, project_no, pre = tx.platform_no, p.get("projectNo"), p.get("preRequestNo")
+    commission = p.get("commission", 0)
+    details = p.get("details")
+    stated_total = p.get("amount", None)
     hold = _frozen_hold(tx, pre, svc.BIZ_REPAYMENT, project_no)
     borrower = hold["user_no"]
     lines, fees = [], commission
     principal_by_user: dict[str, int] = {}
     for d in details:
-        user_no = d.text("userNo")
-        principal = d.amount("amount", allow_zero=True)
-        interest = d.amount("interest", allow_zero=True, default=0)
-        fee = d.amount("commission", allow_zero=True, default=0)
+        user_no = d.get("userNo")
+        principal = d.get("amount")
+        interest = d.get("interest", 0)
+        fee = d.get("commission", 0)
         if fee > principal + interest:
             raise _mismatch(codes.AMOUNT_MISMATCH, f"{user_no}: commission", fee, "amount+interest is",
                             principal + interest, "an investor's commission is taken from what it is paid")
@@ -262,11 +262,11 @@ def confirm_repayment(tx: Tx, p: Payload) -> dict:
 
 
 def confirm_credit_assignment(tx: Tx, p: Payload) -> dict:
-    pn, project_no, pre = tx.platform_no, p.text("projectNo"), p.text("preRequestNo")
-    seller = p.text("sellerUserNo")
-    principal = p.amount("claimAmount")
-    commission = p.amount("commission", allow_zero=True, default=0)
-    stated = p.amount("amount", default=None)
+    pn, project_no, pre = tx.platform_no, p.get("projectNo"), p.get("preRequestNo")
+    seller = p.get("sellerUserNo")
+    principal = p.get("claimAmount")
+    commission = p.get("commission", 0)
+    stated = p.get("amount", None)
     hold = _frozen_hold(tx, pre, svc.BIZ_CREDIT_ASSIGNMENT, project_no)
     buyer, price = hold["user_no"], hold["remaining"]
     if stated is not None and stated != price:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from ..domain import identity, ledger
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
-from ..protocol import codes, envelope, services as svc
+from ..protocol import catalogue, codes, envelope, services as svc
 from ..protocol import profiles
 from ..protocol.profiles import RolePolicy
 from ..protocol.money import format_fen
@@ -66,7 +66,8 @@ class Redirect:
 
 
 def _callback(p: Payload) -> str:
-    url = p.text("callbackUrl", max_len=2000)
+    # Read before the service is known to be a gateway one (its page must still lead back): by the declaration.
+    url = p.text("callbackUrl", max_len=catalogue.CALLBACK.max_len)
     if urlsplit(url).scheme not in ("http", "https"):
         raise param_error("callbackUrl must be an http(s) URL")
     return url
@@ -83,9 +84,9 @@ def _user_no(p: Payload) -> str:
 def _static_checks(conn, platform_no: str, service: str, p: Payload, roles: RolePolicy) -> dict:
     """Checks that need no password; returns what the page shows (the role as ``roles`` records it)."""
     if service == svc.PERSONAL_REGISTER:
-        user_no, card_number = p.text("userNo", max_len=64), p.text("cardNumber")
-        fullname, id_number, mobile = p.text("fullname"), p.text("idNumber").upper(), p.text("mobile")
-        role = p.text("role", default="").upper()
+        user_no, card_number = p.get("userNo"), p.get("cardNumber")
+        fullname, id_number, mobile = p.get("fullname"), p.get("idNumber").upper(), p.get("mobile")
+        role = p.get("role").upper()
         for problem in (identity.id_number_problem(id_number), identity.mobile_problem(mobile)):
             if problem:
                 raise param_error(problem)
@@ -98,7 +99,7 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload, roles: Role
             raise BankError(codes.CARD_NOT_FOUND, f"card {identity.mask_card(card_number)} is not a card of this bank")
         if card["fullname"] != fullname or card["id_number"].upper() != id_number:
             raise BankError(codes.IDENTITY_MISMATCH, "name and ID number do not match the card's owner")
-        bank_code = p.text("bankCode", default="")
+        bank_code = p.get("bankCode", "")
         if bank_code and bank_code != card["bank_code"]:
             raise BankError(codes.CARD_INFO_MISMATCH, f"card belongs to {card['bank_code']}, not {bank_code}")
         if repo.user(conn, platform_no, user_no):
@@ -110,8 +111,8 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload, roles: Role
         return {"userNo": user_no, "fullname": fullname, "idNumber": id_number[:3] + "*" * 11 + id_number[-4:],
                 "role": role, "cardNumber": identity.mask_card(card_number), "bankName": card["bank_name"],
                 "bankCode": card["bank_code"], "mobile": identity.mask_mobile(mobile), "_card": card}
-    user_no = p.text("userNo")
-    amount = p.amount("amount")
+    user_no = p.get("userNo")
+    amount = p.get("amount")
     user = repo.user(conn, platform_no, user_no)
     if user is None:
         raise BankError(codes.USER_NOT_FOUND, f"no depository account {user_no}")
@@ -119,7 +120,7 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload, roles: Role
              "bankName": user["bank_name"], "mobile": identity.mask_mobile(user["mobile"]), "_user": user,
              "_amount": amount}
     if service == svc.WITHDRAW:
-        commission = p.amount("commission", allow_zero=True, default=0)
+        commission = p.get("commission", 0)
         if commission >= amount:
             raise param_error("commission must be less than the amount")
         # What the page shows before the user confirms: the balance it comes from, what reaches the card.
@@ -150,7 +151,7 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
     except BankError as exc:
         page.error, page.code = exc.message, exc.code
         return page
-    p = Payload(payload)
+    p = Payload(payload, fields=catalogue.request_fields(service))
     try:
         page.done_url = _callback(p)
     except BankError as exc:
@@ -199,7 +200,7 @@ def cancel(ctx: BankContext, platform: Platform, request_no: str) -> Redirect:
     stored = requests_sql.get(ctx.conn(), platform.platform_no, request_no)
     if stored is None or stored.service_name not in svc.GATEWAY_SERVICES:
         raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-    callback = _callback(Payload(envelope.loads(stored.payload)))
+    callback = _callback(Payload(envelope.loads(stored.payload), fields=catalogue.request_fields(stored.service_name)))
     if stored.status != codes.STATUS_PROCESSING:
         return _redirect_for(stored, callback, platform)
     return Redirect(platform.profile.callback_url(callback, 2, CANCELLED), 2, CANCELLED)
@@ -223,7 +224,7 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
         stored = requests_sql.get(conn, platform.platform_no, request_no)
         if stored is None or stored.service_name not in svc.GATEWAY_SERVICES:
             raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-        p = Payload(envelope.loads(stored.payload))
+        p = Payload(envelope.loads(stored.payload), fields=catalogue.request_fields(stored.service_name))
         callback = _callback(p)
         if stored.status != codes.STATUS_PROCESSING:
             return _redirect_for(stored, callback, platform)
@@ -269,7 +270,7 @@ def _execute(tx: Tx, service: str, p: Payload, shown: dict, password: str, confi
             " password_hash, available_id, frozen_id, request_no, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (pn, user_no, shown["role"], card["customer_id"], card["card_number"], card["fullname"],
-             card["id_number"], p.text("mobile"), identity.hash_password(password, tx.password_iterations),
+             card["id_number"], p.get("mobile"), identity.hash_password(password, tx.password_iterations),
              available_id, frozen_id, tx.request_no, tx.now_iso))
         tx.note(user_no=user_no)
         return {"userNo": user_no, "bankCode": card["bank_code"], "bankName": card["bank_name"]}

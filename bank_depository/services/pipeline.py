@@ -18,7 +18,7 @@ from typing import Optional
 from ..clock import iso
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
-from ..protocol import codes, envelope, services as svc, signing
+from ..protocol import catalogue, codes, envelope, services as svc, signing
 from ..storage import db, requests as requests_sql
 from . import diagnosis, direct, queries
 from .context import BankContext, Platform
@@ -103,7 +103,8 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         return Outcome(platform_error(ctx, platform, codes.UNKNOWN_SERVICE, f"{service} is not a direct service",
                                       request_no, service, payload), request_no, service, codes.UNKNOWN_SERVICE)
     if service in svc.READ_ONLY_SERVICES:
-        data = _read_only(ctx, platform, service, request_no, Payload(payload))
+        declared = Payload(payload, fields=catalogue.request_fields(service))
+        data = _read_only(ctx, platform, service, request_no, declared)
         return Outcome(answer(ctx, platform, envelope.dumps(data), service, payload), request_no, service,
                        data["respCode"])
     conn = ctx.conn()
@@ -131,7 +132,8 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations, platform.profile)
         try:
             with db.savepoint(conn, "handler"):
-                extra = direct.HANDLERS[service](tx, Payload(payload))
+                # the handler reads the fields as the catalogue declares them (and /openapi.json publishes)
+                extra = direct.HANDLERS[service](tx, Payload(payload, fields=catalogue.request_fields(service)))
             data = resp_data(request_no, codes.SUCCESS, codes.message(codes.SUCCESS), codes.STATUS_SUCCESS, extra)
         except BankError as exc:
             tx.record.clear()

@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from ..domain.errors import param_error
 from ..protocol import profiles, signing
-from .context import BankContext, Platform, register_platform
+from .context import BankContext, Platform, notify_url_problem, register_platform
 
 PROFILES = profiles.NAMES
 _NO = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -68,10 +67,9 @@ def build(spec: Mapping[str, Any]) -> tuple[Platform, str]:
     if algorithm not in signing.ALGORITHMS:
         raise PlatformSpecError(f"platform {platform_no}: algorithm must be one of {', '.join(signing.ALGORITHMS)}")
     notify_url = str(spec.get("notify_url") or "").strip()
-    if notify_url:
-        parts = urlsplit(notify_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise PlatformSpecError(f"platform {platform_no}: notify URL {notify_url!r} is not an http(s) URL")
+    problem = notify_url_problem(notify_url)
+    if problem:
+        raise PlatformSpecError(f"platform {platform_no}: notify URL {notify_url!r} {problem}")
     text = str(spec.get("public_key") or "")  # key text: callers read files (never a path from the wire)
     try:
         key = signing.load_public_key(text, allow_weak=profile.allow_weak_keys)

@@ -14,7 +14,7 @@ _TRANSACTION_STATUS = {0: "PROCESSING", 1: "SUCCESS", 2: "FAIL"}
 
 
 def query_transaction(conn: sqlite3.Connection, platform_no: str, p: Payload) -> dict:
-    wanted = p.text("transactionRequestNo")
+    wanted = p.get("transactionRequestNo")
     row = requests_sql.get(conn, platform_no, wanted)
     if row is None:
         raise BankError(codes.TRANSACTION_NOT_FOUND, f"no request {wanted}")
@@ -30,7 +30,7 @@ def query_transaction(conn: sqlite3.Connection, platform_no: str, p: Payload) ->
 
 
 def query_user(conn: sqlite3.Connection, platform_no: str, p: Payload) -> dict:
-    user_no = p.text("userNo")
+    user_no = p.get("userNo")
     row = repo.user(conn, platform_no, user_no)
     if row is None:
         raise BankError(codes.USER_NOT_FOUND, f"no depository account {user_no}")

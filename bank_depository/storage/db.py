@@ -23,6 +23,9 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 def connect(path: Union[str, Path]) -> sqlite3.Connection:
+    if str(path) != ":memory:" and not str(path).startswith("file:") and not os.path.exists(path):
+        # A new database file is private (0600); SQLite gives its -wal and -shm files the same mode.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -47,6 +50,12 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
 def init_schema(conn: sqlite3.Connection, package: str = "bank_depository.storage") -> None:
     sql = resources.files(package).joinpath("schema.sql").read_text(encoding="utf-8")
     conn.executescript(sql)
+
+
+def ensure_column(conn: sqlite3.Connection, table: str, column: str, ddl: str) -> None:
+    """Add ``column`` to a table of an older database file (``ddl``: its definition after the name)."""
+    if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
 
 @contextlib.contextmanager

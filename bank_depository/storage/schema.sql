@@ -157,7 +157,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     request_no    TEXT NOT NULL,
     payload       TEXT NOT NULL,
     state         TEXT NOT NULL CHECK (state IN ('PENDING', 'DELIVERED', 'DEAD', 'DROPPED')),
-    attempts      INTEGER NOT NULL DEFAULT 0,
+    attempts      INTEGER NOT NULL DEFAULT 0,   -- every delivery attempt ever made
+    cycle_start   INTEGER NOT NULL DEFAULT 0,   -- attempts made before the last resend (its schedule restarts)
     next_attempt_at TEXT NOT NULL,
     created_at    TEXT NOT NULL,
     delivered_at  TEXT

@@ -194,7 +194,7 @@ def test_a_notification_can_be_resent_from_the_console(bank, busy):
     resp = client.post(f"/console/notifications/{note['id']}/resend", data={"csrf_token": csrf_of(client)})
     assert resp.status_code == 303
     again = [n for n in bank.client.get("/sim/notifications").json if n["id"] == note["id"]][0]
-    assert again["state"] == "PENDING" and again["attempts"] == 0
+    assert again["state"] == "PENDING" and again["attempts"] == 1  # resend keeps counting attempts (issue 11)
     assert "已重新排队" in client.get("/console/notifications").get_data(as_text=True)
 
 

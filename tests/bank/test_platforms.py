@@ -147,7 +147,7 @@ def test_registering_again_updates_the_platform_and_answers_200(bank):
     ({"platformNo": "b c", "publicKey": "x"}, "platformNo"),
     ({"platformNo": "beta", "publicKey": "x", "profile": "ancient"}, "profile must be one of"),
     ({"platformNo": "beta", "publicKey": "x", "algorithm": "MD5withRSA"}, "algorithm must be one of"),
-    ({"platformNo": "beta", "publicKey": "x", "notifyUrl": "ftp://x"}, "not an http(s) URL"),
+    ({"platformNo": "beta", "publicKey": "x", "notifyUrl": "ftp://x"}, "must be an http:// or https:// URL"),
     ({"platformNo": "beta", "publicKey": "x", "colour": "red"}, "unknown field(s) colour"),
 ])
 def test_a_bad_registration_is_refused_with_a_clear_message_and_registers_nothing(bank, body, mentions):
@@ -199,7 +199,7 @@ def test_a_legacy_platform_spec_defaults_to_sha1(tmp_path):
     ("no=acme,key=KEY,colour=red", "'colour=red' is not one of"),
     ("no=acme,key=/does/not/exist", "cannot read key file /does/not/exist"),
     ("no=acme,key=CORRUPT", "cannot load public key"),
-    ("no=acme,key=KEY,notify=mailto:x", "not an http(s) URL"),
+    ("no=acme,key=KEY,notify=mailto:x", "must be an http:// or https:// URL"),
     ("no=acme,key=KEY,profile=ancient", "profile must be one of"),
 ])
 def test_a_bad_platform_spec_is_one_line_naming_the_problem(tmp_path, spec, mentions):
