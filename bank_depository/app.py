@@ -17,6 +17,9 @@ from .storage import db
 
 log = logging.getLogger("wanxin.bank")
 
+#: 1 MiB: twice the form-field limit the 1,000-investor scenario already ran within.
+DEFAULT_MAX_BODY = 1024 * 1024
+
 DEFAULTS = {
     "DATABASE": "bank.sqlite",
     "PRIVATE_KEY": None,        # PEM/Base64 text or a path to it
@@ -29,6 +32,8 @@ DEFAULTS = {
     "NOTIFY_TIMEOUT": 5.0,
     "LEGACY_CONTEXT_PATH": legacy_wire.DEFAULT_CONTEXT_PATH,  # where the original's routes live (legacy profile)
     "SIM_TOKEN": None,          # the operator credential; None: read or generate <db>.sim-token
+    # The request-size limit in bytes (Flask's own key): a larger body is answered 413 unread.
+    "MAX_CONTENT_LENGTH": DEFAULT_MAX_BODY,
 }
 PROFILES = ("modern", legacy_wire.PROFILE)
 
@@ -39,6 +44,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     cfg = app.config
+    if "MAX_FORM_MEMORY_SIZE" not in (config or {}):  # one form field may use the whole body limit
+        cfg["MAX_FORM_MEMORY_SIZE"] = cfg["MAX_CONTENT_LENGTH"]
     if not cfg["PRIVATE_KEY"]:
         raise ValueError("the bank needs PRIVATE_KEY (its signing key)")
     for spec in cfg["PLATFORMS"]:

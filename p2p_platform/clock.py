@@ -6,6 +6,7 @@ restart keeps the business date, and it never goes backwards.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Callable
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -65,6 +66,11 @@ class PlatformClock:
         return at
 
     def advance(self, seconds: float) -> dt.datetime:
+        if not math.isfinite(seconds):
+            raise ClockError("advance_seconds must be a finite number")
         if seconds < 0:
             raise ClockError("the clock never goes backwards")
-        return self.set(self.now() + dt.timedelta(seconds=seconds))
+        try:
+            return self.set(self.now() + dt.timedelta(seconds=seconds))
+        except OverflowError:
+            raise ClockError(f"advance_seconds {seconds} moves the clock past the calendar") from None

@@ -32,7 +32,7 @@ def service():
     try:
         signed, platform = pipeline.authenticate(ctx, request.values)
     except envelope.EnvelopeError as exc:
-        return json_response(pipeline.error_body(ctx, exc.code, exc.detail, exc.request_no))
+        return json_response(pipeline.refusal_body(ctx, exc))
     return run_direct(ctx, signed, platform)
 
 

@@ -83,7 +83,7 @@ def request_detail(request_no: str):
 @bp.get("/entries")
 def entries():
     limit = request.args.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 10_000:
         raise param_error("limit must be a whole number from 1 to 10000")
     return jsonify(inspect.entries(_ctx().conn(), int(limit)))
 
@@ -134,7 +134,7 @@ def notifications():
     return jsonify(inspect.notifications(_ctx().conn(), request.args.get("state", "")))
 
 
-@bp.post("/notifications/<int:notification_id>/resend")
+@bp.post("/notifications/<int(max=9223372036854775807):notification_id>/resend")
 def notification_resend(notification_id: int):
     return jsonify(notify.resend(_ctx(), notification_id))
 

@@ -14,19 +14,28 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping, Optional
 
-from . import codes, signing
+from . import codes, signing, strictjson
 
 FIELDS = ("serviceName", "platformNo", "reqData", "signature")
 
 
 class EnvelopeError(Exception):
-    """The envelope itself is unusable: ``code`` is 00003 (parameters) or 00004 (signature)."""
+    """The envelope itself is unusable: ``code`` is 00003 (parameters) or 00004 (signature).
 
-    def __init__(self, code: str, detail: str, request_no: str = ""):
+    When the four fields are fine and only the payload is refused, ``request``
+    is the decoded envelope (so the caller can check its signature and record
+    the refusal under ``request_no``), and ``body`` may be set by that caller to
+    the answer it recorded.
+    """
+
+    def __init__(self, code: str, detail: str, request_no: str = "",
+                 request: "Optional[SignedRequest]" = None):
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.request_no = request_no
+        self.request = request
+        self.body: Optional[str] = None
 
 
 def dumps(obj: Any) -> str:
@@ -35,8 +44,43 @@ def dumps(obj: Any) -> str:
 
 
 def loads(text: str) -> Any:
-    """Parse wire JSON keeping every number exact (floats become Decimal)."""
+    """Parse wire JSON the bank wrote itself, keeping every number exact (floats become Decimal)."""
     return json.loads(text, parse_float=Decimal)
+
+
+def parse_payload(text: str) -> dict:
+    """A payload from a stranger, strictly: bounded depth and numbers, no NaN, no lone
+    surrogates, no key given twice (keys are matched case-insensitively, so ``userNo`` and
+    ``USERNO`` count as the same key). Raises :class:`strictjson.JSONInputError`."""
+    payload = strictjson.loads(text, fold_case=True)
+    if not isinstance(payload, dict):
+        raise strictjson.JSONInputError("reqData must be a JSON object")
+    return payload
+
+
+def stored_payload(text: str) -> dict:
+    """A payload as the bank recorded it; a refused (malformed) one reads as empty."""
+    try:
+        return parse_payload(text)
+    except ValueError:
+        return {}
+
+
+def readable_request_no(text: str) -> str:
+    """The requestNo of a payload the strict parser refused, if one can be read unambiguously."""
+    try:
+        top = json.loads(text, object_pairs_hook=lambda pairs: ("object", pairs))
+    except (ValueError, RecursionError):
+        return ""
+    if not isinstance(top, tuple):
+        return ""
+    found = [v for k, v in top[1] if k.lower() == "requestno"]
+    if len(found) != 1 or not isinstance(found[0], (str, int)) or isinstance(found[0], bool):
+        return ""
+    value = str(found[0]).strip()
+    if not value or len(value) > 64 or not value.isprintable() or strictjson.has_surrogate(value):
+        return ""
+    return value
 
 
 @dataclass(frozen=True)
@@ -81,14 +125,14 @@ def parse_request(fields: Mapping[str, Any]) -> SignedRequest:
         text = base64.b64decode(raw, validate=True).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise EnvelopeError(codes.PARAM_FAIL, "reqData is not Base64 of UTF-8 text") from None
+    request = SignedRequest(str(fields["serviceName"]).strip(), str(fields["platformNo"]).strip(),
+                            text, str(fields["signature"]).strip())
     try:
-        payload = loads(text)
-    except ValueError:
-        raise EnvelopeError(codes.PARAM_FAIL, "reqData is not JSON") from None
-    if not isinstance(payload, dict):
-        raise EnvelopeError(codes.PARAM_FAIL, "reqData must be a JSON object")
-    return SignedRequest(str(fields["serviceName"]).strip(), str(fields["platformNo"]).strip(),
-                         text, str(fields["signature"]).strip())
+        parse_payload(text)
+    except strictjson.JSONInputError as exc:
+        detail = "reqData is not JSON" if str(exc).startswith("not JSON") else f"reqData: {exc}"
+        raise EnvelopeError(codes.PARAM_FAIL, detail, readable_request_no(text), request) from None
+    return request
 
 
 def verify_request(request: SignedRequest, key: signing.PublicKey, algorithm: str) -> None:
@@ -99,8 +143,8 @@ def verify_request(request: SignedRequest, key: signing.PublicKey, algorithm: st
 
 def _request_no_of(text: str) -> str:
     try:
-        value = loads(text).get("requestNo", "")
-    except (ValueError, AttributeError):
+        value = parse_payload(text).get("requestNo", "")
+    except ValueError:
         return ""
     return value if isinstance(value, str) else str(value)
 

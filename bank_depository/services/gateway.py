@@ -14,13 +14,13 @@ from urllib.parse import urlencode, urlsplit
 
 from ..domain import identity, ledger
 from ..domain.errors import BankError, param_error
-from ..domain.fields import Payload, first_difference
+from ..domain.fields import Payload
 from ..protocol import codes, envelope, legacy as legacy_wire, services as svc
 from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo
 from . import outbox
 from .context import BankContext, Platform
-from .pipeline import record_request, request_no_of
+from .pipeline import differing_field, record_request, request_no_of
 from .tx import Tx
 
 
@@ -146,9 +146,8 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
                               " WHERE platform_no = ? AND request_no = ?",
                               (platform.platform_no, page.request_no)).fetchone()
         # Same payload means same service and same JSON values; spacing and key order do not count.
-        where = None if stored is None else "serviceName" if stored["service_name"] != service else \
-            None if stored["payload"] == request.payload_text else \
-            first_difference(envelope.loads(stored["payload"]), payload)
+        where = None if stored is None else \
+            differing_field(stored["service_name"], stored["payload"], service, request, payload)
         if where:
             page.error = f"{codes.message(codes.REQUEST_CONFLICT)}: {where}"
             page.done_url = ""
@@ -192,7 +191,7 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
                               (platform.platform_no, request_no)).fetchone()
         if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
             raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-        p = Payload(envelope.loads(stored["payload"]))
+        p = Payload(envelope.stored_payload(stored["payload"]))
         callback = _callback(p)
         if stored["status"] != codes.STATUS_PROCESSING:
             return _redirect_for(stored, callback, platform)

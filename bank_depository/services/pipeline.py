@@ -69,13 +69,73 @@ def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str,
 
 
 def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Platform]:
-    """Parse and verify an envelope; raises EnvelopeError."""
-    request = envelope.parse_request(fields)
+    """Parse and verify an envelope; raises EnvelopeError.
+
+    A refused payload in a signed envelope (too deep, a lone surrogate, a number
+    out of range, NaN, a key given twice) is recorded under its requestNo when
+    one can be read, so a retry gets the same answer; ``exc.body`` is then that
+    answer in the platform's profile.
+    """
+    try:
+        request = envelope.parse_request(fields)
+    except envelope.EnvelopeError as exc:
+        if exc.request is not None and exc.request_no:
+            known = ctx.platform(exc.request.platform_no)
+            if known is not None and signing.verify(known.public_key, exc.request.payload_bytes,
+                                                    exc.request.signature, known.algorithm):
+                exc.body = _record_refusal(ctx, exc, known)
+        raise
     platform = ctx.platform(request.platform_no)
     if platform is None:
         raise envelope.EnvelopeError(codes.SIGN_FAIL, f"unknown platform {request.platform_no}")
     envelope.verify_request(request, platform.public_key, platform.algorithm)
     return request, platform
+
+
+def _record_refusal(ctx: BankContext, exc: envelope.EnvelopeError, platform: Platform) -> str:
+    """Record a signed request whose payload was refused; replay it on a retry."""
+    request = exc.request
+    assert request is not None
+    conn = ctx.conn()
+    with db.transaction(conn):
+        stored = conn.execute("SELECT service_name, payload, resp_data FROM requests"
+                              " WHERE platform_no = ? AND request_no = ?",
+                              (platform.platform_no, exc.request_no)).fetchone()
+        if stored is not None:
+            if stored["service_name"] != request.service_name or stored["payload"] != request.payload_text:
+                field = "serviceName" if stored["service_name"] != request.service_name else "reqData"
+                return platform_error(ctx, platform, codes.REQUEST_CONFLICT,
+                                      f"requestNo {exc.request_no} was used with a different {field}",
+                                      exc.request_no, request.service_name)
+            text = stored["resp_data"] or envelope.dumps(
+                resp_data(exc.request_no, codes.SUCCESS, "处理中", codes.STATUS_PROCESSING))
+            return answer(ctx, platform, text, request.service_name)
+        message = f"{codes.message(exc.code)}: {exc.detail}"
+        text = envelope.dumps(resp_data(exc.request_no, exc.code, message, codes.STATUS_FAILURE))
+        tx = Tx(conn, platform.platform_no, exc.request_no, request.service_name, ctx.clock.now(),
+                ctx.password_iterations)
+        record_request(tx, payload_text=request.payload_text, status=codes.STATUS_FAILURE,
+                       resp_code=exc.code, resp_text=text)
+    return answer(ctx, platform, text, request.service_name)
+
+
+def refusal_body(ctx: BankContext, exc: envelope.EnvelopeError) -> str:
+    """The signed answer to an envelope refused by :func:`authenticate`."""
+    return exc.body if exc.body is not None else error_body(ctx, exc.code, exc.detail, exc.request_no)
+
+
+def differing_field(stored_service: str, stored_payload: str, service: str, request: envelope.SignedRequest,
+                    payload: dict) -> Optional[str]:
+    """The field in which a retry differs from the stored request with its requestNo, or None."""
+    if stored_service != service:
+        return "serviceName"
+    if stored_payload == request.payload_text:
+        return None
+    try:
+        stored = envelope.parse_payload(stored_payload)
+    except ValueError:  # the stored one was refused as malformed: any well-formed retry differs
+        return "reqData"
+    return first_difference(stored, payload)
 
 
 def request_no_of(payload: dict) -> str:
@@ -107,9 +167,7 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         if stored is not None:
             text = stored["resp_data"]
             # Same payload means same service and same JSON values; spacing and key order do not count.
-            field = "serviceName" if stored["service_name"] != service else \
-                None if stored["payload"] == request.payload_text else \
-                first_difference(envelope.loads(stored["payload"]), payload)
+            field = differing_field(stored["service_name"], stored["payload"], service, request, payload)
             if field:
                 return Outcome(platform_error(ctx, platform, codes.REQUEST_CONFLICT,
                                               f"requestNo {request_no} was used with a different {field}",
@@ -168,4 +226,4 @@ def _read_only(ctx: BankContext, platform: Platform, service: str, request_no: s
 
 
 __all__ = ["Outcome", "handle_direct", "authenticate", "answer", "error_body", "platform_error", "resp_data",
-           "record_request", "iso"]
+           "record_request", "refusal_body", "differing_field", "iso"]

@@ -131,6 +131,8 @@ def claim_cancel(claim_no: str):
 @bp.get("/api/records")
 def records():
     status = request.args.get("status")
+    if status is not None and status not in ("0", "1", "2"):
+        raise bad("status is 0 (unsynced), 1 (synced) or 2 (failed)")
     sql = "SELECT * FROM depository_records" + (" WHERE status = ?" if status is not None else "") + \
         " ORDER BY created_at, request_no"
     rows = _ctx().store.all(sql, (int(status),) if status is not None else ())
@@ -183,14 +185,20 @@ def _date(text) -> dt.date:
 @bp.route("/notify", methods=["GET", "POST"])
 def notify():
     """The bank's asynchronous notifications: answer the plain body OK once applied."""
-    return consumer.receive_notification(_ctx(), request.values), 200, {"Content-Type": "text/plain"}
+    return _notify_answer(consumer.receive_notification(_ctx(), request.values))
+
+
+def _notify_answer(body: str):
+    """``OK`` once applied, or ``REJECTED <code>: <why>``: plain text, HTTP 200 either way (a malformed
+    notification included); the bank retries anything that is not ``OK``."""
+    return body, 200, {"Content-Type": "text/plain"}
 
 
 @bp.get("/notify/gateway/")
 def notify_legacy():
     """The same, as a legacy-profile bank sends them: ``GET {notifyUrl}gateway/?serviceName=…`` with
     ``notifyUrl`` = ``{PUBLIC_URL}/notify/`` (the original appends ``gateway/`` to it)."""
-    return consumer.receive_notification(_ctx(), request.args), 200, {"Content-Type": "text/plain"}
+    return _notify_answer(consumer.receive_notification(_ctx(), request.args))
 
 
 @bp.get("/callback")
@@ -221,9 +229,20 @@ def clock_move():
 
 
 def install_errors(app) -> None:
+    from flask.json.provider import DefaultJSONProvider
     from werkzeug.exceptions import HTTPException
 
+    from bank_depository.protocol import strictjson
+
     from ..clock import ClockError
+
+    class StrictJSON(DefaultJSONProvider):
+        """Request bodies through :func:`strictjson.loads`: a malformed one is a 400, never a 500."""
+
+        def loads(self, s, **kwargs):
+            return strictjson.loads(s, parse_float=float)
+
+    app.json = StrictJSON(app)
 
     @app.errorhandler(PlatformError)
     def _platform(exc: PlatformError):
@@ -239,5 +258,5 @@ def install_errors(app) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        app.logger.exception("unexpected error")
-        return jsonify({"error": {"code": "INTERNAL", "message": type(exc).__name__}}), 500
+        app.logger.exception("unexpected error")  # the details go to the log, never to the client
+        return jsonify({"error": {"code": "INTERNAL", "message": "an internal error, logged by the platform"}}), 500
