@@ -65,6 +65,7 @@ def keys() -> None:
 @click.option("--bits", type=click.IntRange(2048, 8192), default=2048, show_default=True, help="RSA key size.")
 def keys_generate(directory: Path, force: bool, bits: int) -> None:
     """Write bank_private.pem, bank_public.pem, platform_private.pem, platform_public.pem (RSA)."""
+    from bank_depository.protocol import private_file
     from bank_depository.protocol.signing import generate_key_pair
 
     existing = [name for name in KEY_FILES if (directory / name).exists()]
@@ -73,11 +74,20 @@ def keys_generate(directory: Path, force: bool, bits: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for side in ("bank", "platform"):
         private_pem, public_pem = generate_key_pair(bits)
-        private_path = directory / f"{side}_private.pem"
-        private_path.write_bytes(private_pem)
-        private_path.chmod(0o600)
+        private_file.write(directory / f"{side}_private.pem", private_pem)  # 0600 from the first byte
         (directory / f"{side}_public.pem").write_bytes(public_pem)
     click.echo(f"wrote {', '.join(KEY_FILES)} to {directory}")
+
+
+# -- serving limits, shared by both serve commands ------------------------------
+#: Flask's MAX_CONTENT_LENGTH default for both apps (bank_depository.app.DEFAULT_MAX_BODY).
+DEFAULT_MAX_BODY = 1024 * 1024
+MAX_BODY_OPTION = click.option(
+    "--max-body", type=click.IntRange(1024, 1024 ** 3), default=DEFAULT_MAX_BODY, show_default=True,
+    help="Largest request body in bytes; a larger one is answered 413 without being read (MAX_CONTENT_LENGTH).")
+READ_TIMEOUT_OPTION = click.option(
+    "--read-timeout", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
+    help="Seconds a request has to arrive whole (headers and body); a stalled client is disconnected.")
 
 
 # -- bank -------------------------------------------------------------------
@@ -130,8 +140,10 @@ def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, pro
 @click.option("--sim-token", envvar="WANXIN_SIM_TOKEN", default=None,
               help="The operator credential for /sim (default: generated once and kept in <db>.sim-token, mode 0600) "
                    "[env WANXIN_SIM_TOKEN].")
+@MAX_BODY_OPTION
+@READ_TIMEOUT_OPTION
 def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, context_path, algorithm, workers,
-               threads, password_iterations, frozen_clock, sim_token) -> None:
+               threads, password_iterations, frozen_clock, sim_token, max_body, read_timeout) -> None:
     """Serve the bank on gunicorn worker processes with an embedded SQLite file."""
     from bank_depository.app import create_app
     from serving import serve
@@ -140,6 +152,7 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
                          frozen_clock, context_path)
     if sim_token:
         config["SIM_TOKEN"] = sim_token
+    config["MAX_CONTENT_LENGTH"] = max_body
     try:
         check = create_app({**config, "DISPATCHER_THREAD": False})  # fail fast on bad keys, create the schema
     except ValueError as exc:
@@ -161,7 +174,8 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
             click.echo(f"legacy wire for {platform_no}: http://{h}:{p}{wire_path(context_path)}/service and /gateway")
         sys.stdout.flush()
 
-    serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
+    serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready,
+          read_timeout=read_timeout)
 
 
 # -- platform -----------------------------------------------------------------
@@ -186,8 +200,10 @@ def platform() -> None:
 @click.option("--bank-context-path", default="/wanxindepository", show_default=True,
               help="Where a legacy bank serves /service and /gateway.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
+@MAX_BODY_OPTION
+@READ_TIMEOUT_OPTION
 def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, bank_profile, bank_context_path,
-                   workers) -> None:
+                   workers, max_body, read_timeout) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
     from p2p_platform.app import create_app
     from serving import serve
@@ -198,7 +214,7 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
     config = {"DATABASE": str(db), "PRIVATE_KEY": (keys_dir / "platform_private.pem").read_text(),
               "BANK_PUBLIC_KEY": (keys_dir / "bank_public.pem").read_text(), "BANK_URL": bank_url,
               "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url, "DAILY_JOB_THREAD": True,
-              "BANK_PROFILE": bank_profile, "BANK_CONTEXT_PATH": bank_context_path}
+              "BANK_PROFILE": bank_profile, "BANK_CONTEXT_PATH": bank_context_path, "MAX_CONTENT_LENGTH": max_body}
     create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})  # fail fast
     bound: dict = {}
 
@@ -210,7 +226,7 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         sys.stdout.flush()
 
     serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
-          workers=workers, on_ready=ready)
+          workers=workers, on_ready=ready, read_timeout=read_timeout)
 
 
 # -- scenarios and the demo -----------------------------------------------------

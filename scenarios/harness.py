@@ -28,7 +28,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer
 
 from bank_depository.app import create_app as create_bank
-from bank_depository.protocol import legacy, signing
+from bank_depository.protocol import legacy, private_file, signing
 from p2p_platform.app import create_app as create_platform
 
 DEFAULT_START = "2026-01-05T09:00:00+08:00"
@@ -114,7 +114,7 @@ def write_keys(directory: Path) -> dict:
     out = {}
     for side in ("bank", "platform"):
         private_pem, public_pem = signing.generate_key_pair()
-        (directory / f"{side}_private.pem").write_bytes(private_pem)
+        private_file.write(directory / f"{side}_private.pem", private_pem)  # mode 0600
         (directory / f"{side}_public.pem").write_bytes(public_pem)
         out[side] = (private_pem.decode(), public_pem.decode())
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping, Optional
@@ -48,7 +49,7 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
-def parse_payload(text: str) -> dict:
+def parse_payload(text: str) -> dict[str, Any]:
     """A payload from a stranger, strictly: bounded depth and numbers, no NaN, no lone
     surrogates, no key given twice (keys are matched case-insensitively, so ``userNo`` and
     ``USERNO`` count as the same key). Raises :class:`strictjson.JSONInputError`."""
@@ -58,7 +59,7 @@ def parse_payload(text: str) -> dict:
     return payload
 
 
-def stored_payload(text: str) -> dict:
+def stored_payload(text: str) -> dict[str, Any]:
     """A payload as the bank recorded it; a refused (malformed) one reads as empty."""
     try:
         return parse_payload(text)
@@ -66,15 +67,54 @@ def stored_payload(text: str) -> dict:
         return {}
 
 
+_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
+_SPACE = " \t\r\n"
+
+
+def _skip_container(text: str, start: int) -> int:
+    """The end of the array or object opening at ``start``, found without recursion."""
+    depth = 0
+    for m in _TOKEN.finditer(text, start):
+        token = m.group()
+        if token in "[{":
+            depth += 1
+        elif token in "]}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    raise ValueError("unterminated")
+
+
+def _top_level_scalars(text: str) -> list[tuple[str, Any]]:
+    """The top-level members of a JSON object text whose values are scalars (nesting is skipped)."""
+    decoder = json.JSONDecoder()
+    i = len(text) - len(text.lstrip(_SPACE))
+    if not text.startswith("{", i):
+        raise ValueError("not an object")
+    out: list[tuple[str, Any]] = []
+    i += 1
+    while True:
+        while i < len(text) and text[i] in _SPACE + ",":
+            i += 1
+        if i >= len(text) or text[i] == "}":
+            return out
+        key, i = decoder.raw_decode(text, i)
+        while i < len(text) and text[i] in _SPACE + ":":
+            i += 1
+        if text.startswith(("{", "["), i):
+            i = _skip_container(text, i)
+            continue
+        value, i = decoder.raw_decode(text, i)
+        out.append((key, value))
+
+
 def readable_request_no(text: str) -> str:
     """The requestNo of a payload the strict parser refused, if one can be read unambiguously."""
     try:
-        top = json.loads(text, object_pairs_hook=lambda pairs: ("object", pairs))
-    except (ValueError, RecursionError):
+        members = _top_level_scalars(text)
+    except (ValueError, IndexError, RecursionError):
         return ""
-    if not isinstance(top, tuple):
-        return ""
-    found = [v for k, v in top[1] if k.lower() == "requestno"]
+    found = [v for k, v in members if isinstance(k, str) and k.lower() == "requestno"]
     if len(found) != 1 or not isinstance(found[0], (str, int)) or isinstance(found[0], bool):
         return ""
     value = str(found[0]).strip()

@@ -58,8 +58,8 @@ def _number(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
-def _pairs(fold_case: bool) -> Callable[[list], dict]:
-    def build(pairs: list) -> dict:
+def _pairs(fold_case: bool) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             k = key.lower() if fold_case else key

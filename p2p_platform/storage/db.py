@@ -9,6 +9,8 @@ import threading
 from importlib import resources
 from typing import Iterator
 
+from bank_depository.protocol import private_file
+
 
 class Store:
     def __init__(self, path: str):
@@ -18,6 +20,7 @@ class Store:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
+            private_file.sqlite_database(self.path)  # 0600 before SQLite creates it; -wal/-shm inherit it
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 30000")
