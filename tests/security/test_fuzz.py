@@ -143,7 +143,7 @@ def hostile_text(w, data: st.DataObject, request_nos: list) -> str:
     payload: dict = {"requestNo": data.draw(st.sampled_from(request_nos) | st.text(max_size=70) | SCALARS)}
     for field in data.draw(st.lists(st.sampled_from(FIELDS), max_size=7, unique=True)):
         payload[field] = data.draw(VALUES | st.sampled_from(known))
-    text = json.dumps(payload, allow_nan=True)  # ASCII escapes: a lone surrogate travels as \\udXXX
+    text = json.dumps(payload, allow_nan=True)  # ASCII escapes: a lone surrogate travels as \udXXX
     how = data.draw(MUTATIONS)
     if how == "duplicate":
         text = text[:-1] + ',"requestNo":"DUP"}' if len(text) > 2 else text
