@@ -143,7 +143,7 @@ def query(session, url: str, keys: dict, request_no: str) -> dict:
                                     keys["bank_public_key"])
 
 
-def test_kill_9_under_load_loses_nothing_and_settles_every_lost_request_once(tmp_path):
+def test_kill_9_under_load_loses_nothing_and_settles_every_lost_request_once(tmp_path, figures):
     keys = generate_keys(tmp_path / "keys")
     receiver = Receiver()
     app = create_app(bank_config(tmp_path, keys, PLATFORMS=[{
@@ -234,7 +234,9 @@ def test_kill_9_under_load_loses_nothing_and_settles_every_lost_request_once(tmp
     delivered = {no for (_, no) in receiver.seen}
     assert succeeded <= delivered, sorted(succeeded - delivered)[:10]
     assert {no for no in recharges if no in load.acked} <= succeeded
-    print(f"\ncrash test: kills survived {KILLS}; requests acknowledged {len(load.acked)} and checked "
-          f"{len(load.acked)} (direct replays byte for byte {replayed}); lost and retried {len(load.lost)}, "
-          f"each settled once; notifications delivered {states.get('DELIVERED', 0)} "
-          f"({sum(receiver.seen.values())} deliveries received); ledger sound")
+    line = (f"crash test: kills survived {KILLS}; requests acknowledged {len(load.acked)} and checked "
+            f"{len(load.acked)} (direct replays byte for byte {replayed}); lost and retried {len(load.lost)}, "
+            f"each settled once; notifications delivered {states.get('DELIVERED', 0)} "
+            f"({sum(receiver.seen.values())} deliveries received); ledger sound")
+    figures.append(line)  # shown in pytest's terminal summary
+    print("\n" + line)

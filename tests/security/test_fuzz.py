@@ -45,7 +45,7 @@ FUZZ = settings(derandomize=True, deadline=None, database=None, print_blob=False
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, request):
+def world(tmp_path_factory, figures):
     sb = Sandbox(tmp_path_factory.mktemp("fuzz"))
     drv = Driver(sb)
     ivy = drv.user("ivy", "investor", card_balance="90000.00")
@@ -75,9 +75,7 @@ def world(tmp_path_factory, request):
     total = sum(CASES.values())
     line = (f"fuzz cases: {total} ({', '.join(f'{k} {v}' for k, v in sorted(CASES.items()))}); "
             f"500s: {len(SERVER_ERRORS)}; refusals that changed a balance: {len(BROKEN_REFUSALS)}")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("\n" + line)
+    figures.append(line)  # shown in pytest's terminal summary
     print(line)
     sb.close()
 
