@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..clock import iso, parse_instant
 from ..domain.errors import param_error
 from ..notify import dispatcher as notify
-from ..protocol import operator
+from ..protocol import operator, strictjson
 from ..services import checkfile, counter, inspect, verify
 from .errors import error_json
 
@@ -32,7 +32,11 @@ def _ctx():
 
 
 def _body() -> dict:
-    data = request.get_json(silent=True)
+    """The JSON object body; a malformed one is refused with the parser's reason (which names the field)."""
+    try:
+        data = strictjson.loads(request.get_data(), parse_float=float) if request.is_json else None
+    except ValueError as exc:
+        raise param_error(f"the request body is not acceptable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise param_error("the request body must be a JSON object")
     return data

@@ -5,6 +5,8 @@ import datetime as dt
 
 from flask import Blueprint, current_app, jsonify, request
 
+from bank_depository.protocol import strictjson
+
 from ..clock import parse
 from ..domain.errors import PlatformError, bad
 from ..services import claims, consumer, jobs, reconcile, repayment, transactions
@@ -17,9 +19,14 @@ def _ctx():
 
 
 def _body() -> dict:
-    data = request.get_json(silent=True)
-    if data is None and not request.data:
+    """The JSON object body ({} when there is none); a malformed one is refused with the parser's reason."""
+    raw = request.get_data()
+    if not raw:
         return {}
+    try:
+        data = strictjson.loads(raw, parse_float=float) if request.is_json else None
+    except ValueError as exc:
+        raise bad(f"the request body is not acceptable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise bad("the request body must be a JSON object")
     return data
@@ -231,8 +238,6 @@ def clock_move():
 def install_errors(app) -> None:
     from flask.json.provider import DefaultJSONProvider
     from werkzeug.exceptions import HTTPException
-
-    from bank_depository.protocol import strictjson
 
     from ..clock import ClockError
 
