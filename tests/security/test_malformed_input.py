@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from bank_depository.app import create_app
 from bank_depository.protocol import codes, envelope, signing, strictjson
@@ -324,13 +325,13 @@ def test_keys_generate_writes_private_keys_0600_even_over_a_readable_file(tmp_pa
 
 # -- stalled clients --------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_stalled_connections_do_not_keep_an_honest_request_waiting(tmp_path):
+def test_stalled_connections_do_not_keep_an_honest_request_waiting_and_max_body_applies(tmp_path):
     keys = generate_keys(tmp_path / "keys")
     app = create_app(bank_config(tmp_path, keys))
     token = app.config["SIM_TOKEN"]
     app.extensions["wanxin.bank"].database.close()
     served = ServedBank(str(tmp_path / "bank.sqlite"), tmp_path / "keys", token, tmp_path / "server.log",
-                        "--workers", "2", "--read-timeout", "2")
+                        "--workers", "2", "--read-timeout", "2", "--max-body", "4096")
     url = served.start()
     host, port = url.rsplit("/", 1)[-1].split(":")
     stalled = []
@@ -356,6 +357,10 @@ def test_stalled_connections_do_not_keep_an_honest_request_waiting(tmp_path):
             # stalled in the headers: disconnected; in the body: the refusal of what arrived (never a 500)
             assert got == b"" if i % 2 == 0 else not got.startswith(b"HTTP/1.1 500"), (i, got)
         print(f"\nstalled clients: {len(stalled)}; honest request answered in {elapsed:.2f}s")
+        session = requests.Session()
+        session.trust_env = False  # loopback, never a proxy
+        big = session.post(url + "/service", data={"reqData": "x" * 10_000}, timeout=15)  # --max-body 4096
+        assert big.status_code == 413 and big.json()["error"]["code"] == "413"
     finally:
         for s in stalled:
             s.close()
