@@ -374,7 +374,7 @@ def test_the_serve_commands_document_the_size_and_read_limits():
         assert "--max-body" in out and "1048576" in out and "--read-timeout" in out
 
 
-def test_json_module_is_not_used_for_untrusted_payloads():
+def test_the_envelope_refuses_a_payload_that_plain_json_would_accept():
     """The envelope parses reqData strictly: a payload plain json accepts (NaN) is refused."""
     text = json.dumps({"requestNo": "x", "a": float("nan")})
     with pytest.raises(ValueError):
