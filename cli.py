@@ -6,8 +6,10 @@ prints. Errors are one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
+from typing import Collection, Optional
 
 import click
 
@@ -16,6 +18,14 @@ KEY_FILES = ("bank_private.pem", "bank_public.pem", "platform_private.pem", "pla
 
 def _echo_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _echo_pairs(data: dict, as_json: bool) -> None:
+    if as_json:
+        _echo_json(data)
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
 
 
 # -- the operator credential -------------------------------------------------
@@ -99,19 +109,18 @@ def bank() -> None:
 def bank_config(db: Path, keys_dir: Path, platform_no: str, notify_url: str, profile: str,
                 algorithm: str | None, password_iterations: int, frozen_clock: bool,
                 context_path: str = "/wanxindepository") -> dict:
-    for name in ("bank_private.pem", "platform_public.pem"):
-        if not (keys_dir / name).exists():
-            raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
-    return {
-        "DATABASE": str(db),
-        "PRIVATE_KEY": (keys_dir / "bank_private.pem").read_text(),
-        "PLATFORMS": [{"platform_no": platform_no, "public_key": (keys_dir / "platform_public.pem").read_text(),
-                       "notify_url": notify_url, "profile": profile, "algorithm": algorithm}],
-        "PASSWORD_ITERATIONS": password_iterations,
-        "CLOCK_FROZEN": frozen_clock,
-        "DISPATCHER_THREAD": True,
-        "LEGACY_CONTEXT_PATH": context_path,
-    }
+    from bank_depository import config
+    from bank_depository.protocol.keyfiles import MissingKeyFile
+
+    try:
+        return config.bank_config(
+            db, keys_dir=keys_dir,
+            platforms=[{"platform_no": platform_no, "notify_url": notify_url, "profile": profile,
+                        "algorithm": algorithm}],
+            PASSWORD_ITERATIONS=password_iterations, CLOCK_FROZEN=frozen_clock, DISPATCHER_THREAD=True,
+            LEGACY_CONTEXT_PATH=context_path)
+    except MissingKeyFile as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @bank.command("serve")
@@ -160,7 +169,9 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
     check.extensions["wanxin.bank"].database.close()  # no SQLite handle may cross gunicorn's fork
     config["SIM_TOKEN"] = check.config["SIM_TOKEN"]  # every worker checks the same credential
 
-    from bank_depository.protocol.legacy import context_path as wire_path
+    from bank_depository.protocol import profiles
+
+    wire = profiles.get(profile)
 
     def ready(h, p):
         click.echo(f"bank listening on http://{h}:{p}  (db {db}, platform {platform_no})", err=False)
@@ -170,8 +181,9 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
             from bank_depository.protocol import operator
             click.echo(f"operator credential for /sim: {operator.token_file(db)} (WANXIN_SIM_TOKEN=$(cat "
                        f"{operator.token_file(db)}))")
-        if profile == "legacy":
-            click.echo(f"legacy wire for {platform_no}: http://{h}:{p}{wire_path(context_path)}/service and /gateway")
+        if wire.serves_context_routes:
+            click.echo(f"{wire.name} wire for {platform_no}: http://{h}:{p}{wire.wire_path(context_path)}/service"
+                       " and /gateway")
         sys.stdout.flush()
 
     serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready,
@@ -193,7 +205,8 @@ def platform() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=53070, show_default=True,
               help="Port to bind; 0 picks a free port and prints it.")
 @click.option("--bank-url", envvar="WANXIN_BANK_URL", required=True, help="The bank's base URL [env WANXIN_BANK_URL].")
-@click.option("--public-url", default="", help="How the bank and browsers reach this platform (default: the bound address).")
+@click.option("--public-url", default="",
+              help="How the bank and browsers reach this platform (default: the bound address).")
 @click.option("--platform-no", default="wanxinp2p", show_default=True, help="This platform's number at the bank.")
 @click.option("--bank-profile", type=click.Choice(["modern", "legacy"]), default="modern", show_default=True,
               help="The bank's wire (legacy: the original Java depository's, under --bank-context-path).")
@@ -205,16 +218,19 @@ def platform() -> None:
 def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, bank_profile, bank_context_path,
                    workers, max_body, read_timeout) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
+    from bank_depository.protocol import profiles
+    from bank_depository.protocol.keyfiles import MissingKeyFile
     from p2p_platform.app import create_app
+    from p2p_platform.config import platform_config
     from serving import serve
 
-    for name in ("platform_private.pem", "bank_public.pem"):
-        if not (keys_dir / name).exists():
-            raise click.ClickException(f"{keys_dir / name} is missing; run `wanxin keys generate --dir {keys_dir}`")
-    config = {"DATABASE": str(db), "PRIVATE_KEY": (keys_dir / "platform_private.pem").read_text(),
-              "BANK_PUBLIC_KEY": (keys_dir / "bank_public.pem").read_text(), "BANK_URL": bank_url,
-              "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url, "DAILY_JOB_THREAD": True,
-              "BANK_PROFILE": bank_profile, "BANK_CONTEXT_PATH": bank_context_path, "MAX_CONTENT_LENGTH": max_body}
+    try:
+        config = platform_config(db, keys_dir=keys_dir, bank_url=bank_url, PLATFORM_NO=platform_no,
+                                 PUBLIC_URL=public_url, DAILY_JOB_THREAD=True, BANK_PROFILE=bank_profile,
+                                 BANK_CONTEXT_PATH=bank_context_path,
+                                 MAX_CONTENT_LENGTH=max_body)
+    except MissingKeyFile as exc:
+        raise click.ClickException(str(exc)) from None
     create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})  # fail fast
     bound: dict = {}
 
@@ -222,7 +238,7 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         bound["url"] = public_url or f"http://{h}:{p}"
         click.echo(f"platform listening on http://{h}:{p}  (db {db}, bank {bank_url})")
         # A legacy bank appends "gateway/" to the notify URL, as the original does.
-        click.echo(f"notify URL for the bank: {bound['url']}/notify{'/' if bank_profile == 'legacy' else ''}")
+        click.echo(f"notify URL for the bank: {bound['url']}{profiles.get(bank_profile).notify_path}")
         sys.stdout.flush()
 
     serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
@@ -265,7 +281,8 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going) -> 
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--bank-url", envvar="WANXIN_BANK_URL", help="Run against this bank instead of starting one.")
 @click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Run against this platform instead of starting one.")
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the SQLite files in this directory.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of progress lines.")
 @click.option("--keep-going", is_flag=True, help="Continue after a failed step.")
 @sim_token_option
@@ -292,14 +309,21 @@ def scenario_validate(files) -> None:
 
 
 @main.command()
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the SQLite files in this directory.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def demo(keep, as_json) -> None:
+@click.option("--serve", is_flag=True,
+              help="Then keep both apps up, printing the console URL, its credential and the platform URL, "
+                   "until Ctrl-C.")
+def demo(keep, as_json, serve) -> None:
     """The main job: the full-lifecycle scenario on embedded SQLite, then the
     accounts table and the ledger / reconciliation verdict."""
     from importlib import resources
 
     from scenarios import runner, spec
+
+    if serve and as_json:
+        raise click.ClickException("--serve prints where to look around; it does not combine with --json")
 
     path = resources.files("scenarios").joinpath("full_lifecycle.yaml")
     captured: dict = {}
@@ -312,6 +336,9 @@ def demo(keep, as_json) -> None:
         captured["reconciliation"] = [r.platform("POST", "/api/reconciliations",
                                                  json={"date": d, "checkBalances": d == max(r.touched_days)})
                                       for d in sorted(r.touched_days)]
+        if serve and r.sandbox is not None:
+            _print_demo(captured)
+            _serve_until_interrupt(r.sandbox)
 
     echo = (lambda line: None) if as_json else click.echo
     with resources.as_file(path) as real:
@@ -321,30 +348,66 @@ def demo(keep, as_json) -> None:
             raise click.ClickException(str(exc)) from None
     if not captured:
         raise click.ClickException("the demo scenario did not run: " + (result.error or "see above"))
-    recon = captured["reconciliation"]
-    breaks = sum(len(rep["breaks"]) for rep in recon)
-    verdict = {"scenario": result.ok, "ledgerSound": captured["ledger"]["sound"], "reconciledDays": len(recon),
-               "breaks": breaks}
+    verdict = _demo_verdict(captured, result.ok)
     if as_json:
         _echo_json({"result": result.as_dict(), "accounts": captured["accounts"], "verdict": verdict})
-    else:
+    elif not serve:
+        _print_demo(captured)
         click.echo("")
-        _print_accounts(captured["accounts"], captured["names"])
-        click.echo("")
-        click.echo(f"ledger: {'sound (every invariant holds)' if verdict['ledgerSound'] else 'BROKEN'}")
-        click.echo(f"reconciliation: {len(recon)} business day(s), {breaks} break(s)"
-                   + (" - clean" if not breaks else ""))
-    ok = result.ok and verdict["ledgerSound"] and not breaks
+        click.echo("next: wanxin demo --serve      keep both apps up and look around the bank's console and pages")
+        click.echo("      wanxin demo --keep DIR   keep the SQLite files (then wanxin accounts list --db "
+                   "DIR/full_lifecycle/bank.sqlite)")
+    ok = result.ok and verdict["ledgerSound"] and not verdict["breaks"]
     sys.exit(0 if ok else 1)
 
 
+def _demo_verdict(captured: dict, scenario_ok: bool) -> dict:
+    recon = captured["reconciliation"]
+    return {"scenario": scenario_ok, "ledgerSound": captured["ledger"]["sound"], "reconciledDays": len(recon),
+            "breaks": sum(len(rep["breaks"]) for rep in recon)}
+
+
+def _print_demo(captured: dict) -> None:
+    verdict = _demo_verdict(captured, True)
+    click.echo("")
+    _print_accounts(captured["accounts"], captured["names"])
+    click.echo("")
+    click.echo(f"ledger: {'sound (every invariant holds)' if verdict['ledgerSound'] else 'BROKEN'}")
+    click.echo(f"reconciliation: {verdict['reconciledDays']} business day(s), {verdict['breaks']} break(s)"
+               + (" - clean" if not verdict["breaks"] else ""))
+
+
+def _serve_until_interrupt(sandbox) -> None:
+    """Keep the demo's apps up (notifications delivered in the background) until Ctrl-C."""
+    import threading
+
+    sandbox.dispatcher.start()
+    click.echo("")
+    click.echo("both apps stay up until Ctrl-C:")
+    click.echo(f"  console:    {sandbox.bank_url}/console")
+    click.echo(f"  credential: {sandbox.sim_token}")
+    click.echo(f"  platform:   {sandbox.platform_url}/api/users")
+    click.echo("  (paste the credential into the console's sign-in form; scripts send 'Authorization: Bearer <it>')")
+    sys.stdout.flush()
+    idle = threading.Event()
+    try:
+        while not idle.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
 # -- inspection -------------------------------------------------------------
-def _table(headers: list[str], rows: list[list], money: set[int] = frozenset()) -> None:
+_RULE_MATCHERS = ("service", "bizType", "userNo", "nth", "times", "probability", "seed", "code", "seconds")
+
+
+def _table(headers: list[str], rows: list[list], money: Collection[int] = frozenset()) -> None:
     """Aligned columns; money columns right-aligned."""
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        click.echo("  ".join(c.rjust(w) if i in money else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        line = "  ".join(c.rjust(w) if i in money else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        click.echo(line.rstrip())
         if n == 0:
             click.echo("  ".join("-" * w for w in widths))
 
@@ -369,15 +432,13 @@ class BankSource:
         if not url and not db:
             raise click.ClickException("give --bank-url (or set WANXIN_BANK_URL)" + (" or --db" if offline else ""))
         self.url, self.db = (url or "").rstrip("/"), db
-        self._conn = None
+        self._conn: Optional[sqlite3.Connection] = None
 
-    def conn(self):
+    def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            import sqlite3
-
             import sqlite_utils
 
-            if not self.db.exists():
+            if self.db is None or not self.db.exists():
                 raise click.ClickException(f"{self.db} does not exist")
             database = sqlite_utils.Database(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True))
             try:
@@ -408,21 +469,19 @@ class BankSource:
 
 
 def _http(method: str, url: str, **kw):
+    """One JSON call with the operator credential; every failure becomes a one-line ClickException."""
     import requests
 
-    kw["headers"] = {**_operator_headers(), **kw.get("headers", {})}
+    from bank_depository.client import SimClient, SimError
+
     try:
-        resp = requests.request(method, url, timeout=60, **kw)
+        return SimClient("", _operator_token(), timeout=60).request(method, url, **kw)
     except requests.RequestException as exc:
         raise click.ClickException(f"cannot reach {url}: {type(exc).__name__}") from None
-    try:
-        body = resp.json()
-    except ValueError:
-        raise click.ClickException(f"{url} answered HTTP {resp.status_code} without JSON") from None
-    if resp.status_code >= 400:
-        err = body.get("error", {}) if isinstance(body, dict) else {}
-        raise click.ClickException(f"{err.get('code', resp.status_code)}: {err.get('message', resp.text[:200])}")
-    return body
+    except SimError as exc:
+        if not exc.json_body:
+            raise click.ClickException(f"{url} answered HTTP {exc.status} without JSON") from None
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
 
 
 def bank_options(offline: bool = True):
@@ -464,11 +523,13 @@ def accounts_show(user_no, bank_url, db=None, as_json=False) -> None:
     _table(["available", "frozen", "card"], [[data["available"], data["frozen"], data["card"]]], money={0, 1, 2})
     click.echo("\nholds:")
     _table(["requestNo", "bizType", "projectNo", "amount", "remaining", "state"],
-           [[h["requestNo"], h["bizType"], h["projectNo"], h["amount"], h["remaining"], h["state"]] for h in data["holds"]],
+           [[h["requestNo"], h["bizType"], h["projectNo"], h["amount"], h["remaining"], h["state"]]
+            for h in data["holds"]],
            money={3, 4})
     click.echo("\nrecent postings:")
     _table(["at", "service", "requestNo", "account", "amount"],
-           [[e["at"][:19], e["service"], e["requestNo"], e["account"], e["amount"]] for e in data["entries"]], money={4})
+           [[e["at"][:19], e["service"], e["requestNo"], e["account"], e["amount"]] for e in data["entries"]],
+           money={4})
 
 
 @main.group()
@@ -485,7 +546,8 @@ def projects_list(bank_url, db=None, as_json=False) -> None:
     if as_json:
         return _echo_json(data)
     _table(["projectNo", "name", "borrower", "amount", "tendered", "status"],
-           [[p["projectNo"], p["name"], p["userNo"], p["amount"], p["tendered"], p["status"]] for p in data], money={3, 4})
+           [[p["projectNo"], p["name"], p["userNo"], p["amount"], p["tendered"], p["status"]] for p in data],
+           money={3, 4})
 
 
 @main.group()
@@ -552,7 +614,7 @@ def clock_show(bank_url, platform_url, as_json=False) -> None:
     data = {"bank": BankSource(bank_url, None, offline=False).get("/sim/clock")["now"]}
     if platform_url:
         data["platform"] = _http("GET", platform_url.rstrip("/") + "/sim/clock")["now"]
-    _echo_json(data) if as_json else [click.echo(f"{k}: {v}") for k, v in data.items()]
+    _echo_pairs(data, as_json)
 
 
 @clock.command("advance")
@@ -568,8 +630,9 @@ def clock_advance(seconds, days, bank_url, platform_url, as_json=False) -> None:
     bank = BankSource(bank_url, None, offline=False)
     data = {"bank": bank.send("POST", "/sim/clock", json={"advance_seconds": total})["now"]}
     if platform_url:
-        data["platform"] = _http("POST", platform_url.rstrip("/") + "/sim/clock", json={"advance_seconds": total})["now"]
-    _echo_json(data) if as_json else [click.echo(f"{k}: {v}") for k, v in data.items()]
+        data["platform"] = _http("POST", platform_url.rstrip("/") + "/sim/clock",
+                                 json={"advance_seconds": total})["now"]
+    _echo_pairs(data, as_json)
 
 
 @main.group()
@@ -585,8 +648,7 @@ def faults_list(bank_url, as_json=False) -> None:
     if as_json:
         return _echo_json(data)
     _table(["id", "action", "matchers", "matched", "fired"],
-           [[r["id"], r["action"], " ".join(f"{k}={r[k]}" for k in ("service", "bizType", "userNo", "nth", "times",
-                                                                     "probability", "seed", "code", "seconds") if k in r),
+           [[r["id"], r["action"], " ".join(f"{k}={r[k]}" for k in _RULE_MATCHERS if k in r),
              r["matched"], r["fired"]] for r in data["rules"]], money={3, 4})
     if data["log"]:
         click.echo("\nfired:")

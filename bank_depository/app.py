@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Optional
+from typing import Any, Optional
 
 from flask import Flask
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, parse_instant
-from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
+from .http import checkfile_view, console_view, errors, filters, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
-from .protocol import legacy as legacy_wire, operator, signing
+from .protocol import legacy as legacy_wire, operator, profiles, signing
 from .services.context import BankContext, Platform, register_platform
 from .storage import db
 
@@ -20,7 +20,7 @@ log = logging.getLogger("wanxin.bank")
 #: 1 MiB: twice the form-field limit the 1,000-investor scenario already ran within.
 DEFAULT_MAX_BODY = 1024 * 1024
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "DATABASE": "bank.sqlite",
     "PRIVATE_KEY": None,        # PEM/Base64 text or a path to it
     "PLATFORMS": [],            # [{platform_no, public_key, algorithm?, notify_url?, profile?, name?}]
@@ -32,10 +32,14 @@ DEFAULTS = {
     "NOTIFY_TIMEOUT": 5.0,
     "LEGACY_CONTEXT_PATH": legacy_wire.DEFAULT_CONTEXT_PATH,  # where the original's routes live (legacy profile)
     "SIM_TOKEN": None,          # the operator credential; None: read or generate <db>.sim-token
+    "SECRET_KEY": None,         # signs the console's session cookie; None: derived from SIM_TOKEN (HMAC)
+    "SESSION_COOKIE_NAME": "wanxin_console",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Strict",
     # The request-size limit in bytes (Flask's own key): a larger body is answered 413 unread.
     "MAX_CONTENT_LENGTH": DEFAULT_MAX_BODY,
 }
-PROFILES = ("modern", legacy_wire.PROFILE)
+PROFILES = profiles.NAMES
 
 
 def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
@@ -48,11 +52,14 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         cfg["MAX_FORM_MEMORY_SIZE"] = cfg["MAX_CONTENT_LENGTH"]
     if not cfg["PRIVATE_KEY"]:
         raise ValueError("the bank needs PRIVATE_KEY (its signing key)")
+    wires = []
     for spec in cfg["PLATFORMS"]:
-        if (spec.get("profile") or "modern") not in PROFILES:
-            raise ValueError(f"platform {spec.get('platform_no')}: profile must be one of {', '.join(PROFILES)}")
-    legacy = any(p.get("profile") == "legacy" for p in cfg["PLATFORMS"])
-    private_key = signing.load_private_key(signing.key_text(cfg["PRIVATE_KEY"]), allow_weak=legacy)
+        try:
+            wires.append(profiles.get(spec.get("profile")))
+        except ValueError as exc:
+            raise ValueError(f"platform {spec.get('platform_no')}: {exc}") from None
+    weak = any(wire.allow_weak_keys for wire in wires)
+    private_key = signing.load_private_key(signing.key_text(cfg["PRIVATE_KEY"]), allow_weak=weak)
     if private_key.key_size < signing.MIN_BITS:
         log.warning("the bank signs with a %d-bit key: accepted only because a platform uses the legacy profile",
                     private_key.key_size)
@@ -63,6 +70,9 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
             cfg["SIM_TOKEN"] = secrets.token_urlsafe(24)
         else:
             cfg["SIM_TOKEN"] = operator.ensure_file(cfg["DATABASE"])
+    # The console's session cookie: signed with a key every worker derives from the same token.
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = console_view.session_secret(cfg["SIM_TOKEN"])
 
     database = db.Database(cfg["DATABASE"])
     conn = database.conn()
@@ -81,29 +91,30 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     ctx = BankContext(database=database, clock=clock, private_key=private_key,
                       password_iterations=int(cfg["PASSWORD_ITERATIONS"]))
     ctx.faults = faults or faults_mod.FaultBook(database.conn, ctx.now_iso)
-    for spec in cfg["PLATFORMS"]:
-        profile = spec.get("profile") or "modern"
+    for spec, wire in zip(cfg["PLATFORMS"], wires):
         text = signing.key_text(spec["public_key"])
         platform = Platform(platform_no=spec["platform_no"],
-                            public_key=signing.load_public_key(text, allow_weak=profile == "legacy"),
-                            algorithm=spec.get("algorithm") or (signing.SHA1 if profile == "legacy" else signing.SHA256),
-                            notify_url=spec.get("notify_url", ""), profile=profile, name=spec.get("name", ""))
+                            public_key=signing.load_public_key(text, allow_weak=wire.allow_weak_keys),
+                            algorithm=spec.get("algorithm") or wire.default_algorithm,
+                            notify_url=spec.get("notify_url", ""), profile=wire, name=spec.get("name", ""))
         if platform.public_key.key_size < signing.MIN_BITS:
-            log.warning("platform %s uses a %d-bit key: accepted only because its profile is legacy",
-                        platform.platform_no, platform.public_key.key_size)
-        if profile == "legacy" and platform.notify_url and not platform.notify_url.endswith("/"):
-            log.warning("platform %s is legacy: notifications go to %sgateway/ (the original appends without '/')",
-                        platform.platform_no, platform.notify_url)
+            log.warning("platform %s uses a %d-bit key: accepted only because its profile is %s",
+                        platform.platform_no, platform.public_key.key_size, wire.name)
+        warning = wire.notify_url_warning(platform.notify_url)
+        if warning:
+            log.warning("platform %s is %s: %s", platform.platform_no, wire.name, warning)
         register_platform(ctx, platform, text)
 
     dispatcher = Dispatcher(ctx, schedule=tuple(cfg["NOTIFY_SCHEDULE"]), timeout=float(cfg["NOTIFY_TIMEOUT"]))
     app.extensions["wanxin.bank"] = ctx
     app.extensions["wanxin.dispatcher"] = dispatcher
     errors.install(app)
+    filters.install(app)
     app.register_blueprint(service_view.bp)
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
+    app.register_blueprint(console_view.bp)
     app.register_blueprint(legacy_view.bp, url_prefix=context_path)
     if cfg["DISPATCHER_THREAD"]:
         lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"

@@ -71,7 +71,8 @@ def validate(rule: dict) -> dict:
         if rule.get(key) is not None:
             value = rule[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < low or value == 0:
-                raise FaultRuleError(f"{key} must be an integer >= {max(low, 1)}" + (" or -1" if key == "times" else ""))
+                or_minus_one = " or -1" if key == "times" else ""
+                raise FaultRuleError(f"{key} must be an integer >= {max(low, 1)}{or_minus_one}")
             clean[key] = value
     clean.setdefault("times", 1)
     if rule.get("probability") is not None:
@@ -115,6 +116,12 @@ class FaultBook:
 
     def clear(self) -> int:
         return self._connect().execute("DELETE FROM fault_rules").rowcount
+
+    def remove(self, rule_id: int) -> dict:
+        """Remove one rule; its past firings stay in the log."""
+        if not self._connect().execute("DELETE FROM fault_rules WHERE id = ?", (rule_id,)).rowcount:
+            raise LookupError(f"no fault rule {rule_id}")
+        return {"removed": rule_id}
 
     def log(self, limit: int = 200) -> list[dict]:
         rows = self._connect().execute("SELECT * FROM fault_log ORDER BY id DESC LIMIT ?", (limit,)).fetchall()

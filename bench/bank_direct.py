@@ -49,7 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bank_depository.domain.identity import id_check_char  # noqa: E402
-from bank_depository.protocol import envelope, signing  # noqa: E402
+from bank_depository.client import SimClient, SimError  # noqa: E402
+from bank_depository.protocol import envelope, operator, signing  # noqa: E402
 
 PLATFORM_NO = "wanxinp2p"
 PASSWORD = "123456"
@@ -93,12 +94,15 @@ class Server:
             self.stop()
             raise RuntimeError(f"the bank did not start; log:\n{self.log_path.read_text()[-3000:]}")
         # gunicorn reports readiness before the workers have booted: wait for an answer.
+        # The operator token is the one the bank wrote beside its database.
+        self.sim_token = operator.resolve(db=self.workdir / "bank.sqlite")
+        health = SimClient(found[0], self.sim_token, timeout=2)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(found[0] + "/sim/health", timeout=2).ok:
-                    return found[0]
-            except requests.RequestException:
+                health.get("/sim/health")
+                return found[0]
+            except (requests.RequestException, SimError):
                 pass
             time.sleep(0.05)
         self.stop()
@@ -137,11 +141,12 @@ class Server:
 class Platform:
     """A minimal platform: signs requests, verifies answers, drives the gateway pages."""
 
-    def __init__(self, url: str, keys_dir: Path):
+    def __init__(self, url: str, keys_dir: Path, sim_token: str | None):
         self.url = url
         self.key = signing.load_private_key(keys_dir / "platform_private.pem")
         self.bank_key = signing.load_public_key(keys_dir / "bank_public.pem")
         self.http = requests.Session()
+        self.bank = SimClient(url, sim_token, self.http, timeout=120)
         self.seq = 0
 
     def next_no(self, prefix: str) -> str:
@@ -152,9 +157,7 @@ class Platform:
         return envelope.sign_request(service, PLATFORM_NO, payload, self.key).fields()
 
     def call(self, service: str, payload: dict) -> dict:
-        resp = self.http.post(self.url + "/service", data=self.fields(service, payload), timeout=30)
-        resp.raise_for_status()
-        data = envelope.verify_response(resp.text, self.bank_key)
+        data = self.bank.signed(service, payload, self.key, PLATFORM_NO, bank_key=self.bank_key)
         if data["respCode"] != SUCCESS:
             raise RuntimeError(f"{service} failed: {data}")
         return data
@@ -164,9 +167,7 @@ class Platform:
         data = {"fullname": f"压测{seq}", "idNumber": first17 + id_check_char(first17),
                 "mobile": f"139{seq:08d}", "cardNumber": f"62220300{seq:08d}", "bankCode": "ICBC",
                 "balance": balance}
-        resp = self.http.post(self.url + "/sim/bank-cards", json=data, timeout=30)
-        if resp.status_code != 201:
-            raise RuntimeError(f"bank card {seq}: {resp.status_code} {resp.text}")
+        self.bank.post("/sim/bank-cards", json=data)
         return data
 
     def gateway(self, service: str, payload: dict) -> None:
@@ -195,7 +196,7 @@ class Platform:
                                   "callbackUrl": CALLBACK})
 
     def account(self, user_no: str) -> dict:
-        return self.http.get(f"{self.url}/sim/accounts/{user_no}", timeout=30).json()
+        return self.bank.get(f"/sim/accounts/{user_no}")
 
 
 def fen(yuan: str) -> int:
@@ -379,7 +380,7 @@ def main(argv=None) -> int:
     try:
         t0 = time.monotonic()
         server = Server(workdir, args.workers, args.threads)
-        plat = Platform(server.url, server.keys)
+        plat = Platform(server.url, server.keys, server.sim_token)
         amount_fen = fen(args.amount)
         total_fen = amount_fen * args.requests
 
@@ -459,7 +460,7 @@ def main(argv=None) -> int:
         errors += args.requests - len(answers)
 
         frozen = sum(fen(plat.account(u)["frozen"]) for u in investors)
-        problems = plat.http.get(server.url + "/sim/ledger/verify", timeout=120).json().get("problems")
+        problems = plat.bank.get("/sim/ledger/verify").get("problems")
         sound = problems == [] and frozen == ok * amount_fen
 
         rate = ok / window if window > 0 else 0.0
@@ -471,7 +472,8 @@ def main(argv=None) -> int:
         print(f"  setup {setup_s:.1f}s; pre-signed {args.requests} requests in {sign_s:.1f}s (outside the window)")
         print(f"  window              {window:8.3f} s")
         print(f"  round trips/s       {rate:8.0f}   ({ok} ok, respCode {SUCCESS}, response signatures verified)")
-        print(f"  sign+verify/s       {crypto_rate:8.0f}   (RSA-2048 SHA256withRSA PKCS1v15, 1 thread, best 0.25 s slice)")
+        print(f"  sign+verify/s       {crypto_rate:8.0f}   "
+              "(RSA-2048 SHA256withRSA PKCS1v15, 1 thread, best 0.25 s slice)")
         print(f"  ratio               {rate / crypto_rate:8.2f} x")
         n = max(len(answers), 1)
         print(f"  cpu in window       server {server_cpu:.2f}s ({1000 * server_cpu / n:.2f} ms/request),"

@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bank_depository.client import SimClient  # noqa: E402
 from p2p_platform.services import reconcile  # noqa: E402
 from scenarios.harness import Sandbox, UserAgent  # noqa: E402
 from scenarios.runner import identity  # noqa: E402
@@ -49,20 +50,17 @@ RECHARGE_FEN = 100_000  # what each user really has at the bank: 1,000.00
 
 def open_users(sb: Sandbox, count: int) -> list[str]:
     """Investors opened and funded through the platform's API and the bank's pages."""
-    import requests
-
-    http, ua, users = requests.Session(), UserAgent(), []
+    bank, platform = SimClient(sb.bank_url, sb.sim_token, timeout=30), SimClient(sb.platform_url, timeout=30)
+    ua, users = UserAgent(), []
     for i in range(1, count + 1):
         ident = identity(i, 4242)
         card = {"fullname": f"投资人{i}", **ident, "balance": "5000.00"}
-        assert http.post(sb.bank_url + "/sim/bank-cards", json=card, timeout=30).status_code == 201
-        user = http.post(sb.platform_url + "/api/users", json={"username": f"inv{i}", "role": "investor", **card},
-                         timeout=30).json()
-        gateway = http.post(sb.platform_url + f"/api/users/{user['userNo']}/open-account", timeout=30).json()
+        bank.post("/sim/bank-cards", json=card)
+        user = platform.post("/api/users", json={"username": f"inv{i}", "role": "investor", **card})
+        gateway = platform.post(f"/api/users/{user['userNo']}/open-account")
         assert ua.complete(gateway, PASSWORD)["code"] == 0
         sb.deliver_notifications()
-        gateway = http.post(sb.platform_url + f"/api/users/{user['userNo']}/recharges",
-                            json={"amount": f"{RECHARGE_FEN // 100}.00"}, timeout=30).json()
+        gateway = platform.post(f"/api/users/{user['userNo']}/recharges", json={"amount": f"{RECHARGE_FEN // 100}.00"})
         assert ua.complete(gateway, PASSWORD)["code"] == 0
         sb.deliver_notifications()
         users.append(user["userNo"])

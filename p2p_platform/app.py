@@ -8,13 +8,13 @@ from typing import Optional
 import requests
 from flask import Flask
 
-from bank_depository.protocol import legacy, signing
+from bank_depository.protocol import legacy, profiles, signing
 from bank_depository.protocol.money import parse_yuan
 
 from .bank_client import BankClient
 from .clock import PlatformClock, parse
 from .http import api
-from .services import jobs
+from .services import daily, wiring
 from .services.context import IdGenerator, PlatformContext, Settings
 from .storage.db import Store
 
@@ -68,14 +68,18 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
             clock.freeze(start) if cfg["CLOCK_FROZEN"] else clock.set(start)
         elif fresh and cfg["CLOCK_FROZEN"]:
             clock.freeze()
-    profile = cfg["BANK_PROFILE"] or "modern"
-    weak = profile == legacy.PROFILE  # the original's 512-bit demo keys: accepted for the legacy wire only
+    profile = cfg["BANK_PROFILE"] or profiles.MODERN.name
+    try:
+        wire = profiles.get(profile)
+    except ValueError:
+        raise ValueError(f"unknown bank profile {profile!r}; use {' or '.join(profiles.NAMES)}") from None
+    weak = wire.allow_weak_keys  # the original's 512-bit demo keys: accepted for the legacy wire only
     private_key = signing.load_private_key(signing.key_text(cfg["PRIVATE_KEY"]), allow_weak=weak)
     bank_key = signing.load_public_key(signing.key_text(cfg["BANK_PUBLIC_KEY"]), allow_weak=weak)
     for what, key in (("platform", private_key), ("bank", bank_key)):
         if key.key_size < signing.MIN_BITS:
             log.warning("the %s key has %d bits: accepted only because BANK_PROFILE is legacy", what, key.key_size)
-    algorithm = cfg["ALGORITHM"] or (signing.SHA1 if profile == legacy.PROFILE else signing.SHA256)
+    algorithm = cfg["ALGORITHM"] or wire.default_algorithm
     bank = BankClient(cfg["BANK_URL"], cfg["PLATFORM_NO"], private_key, bank_key, algorithm,
                       session=session, timeout=float(cfg["BANK_TIMEOUT"]), profile=profile,
                       context_path=cfg["BANK_CONTEXT_PATH"])
@@ -87,9 +91,9 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
                                                        allow_zero=True),
                         public_url=cfg["PUBLIC_URL"], retries=int(cfg["RETRIES"]))
     ids = IdGenerator(int(cfg["ID_SEED"]) if cfg["ID_SEED"] is not None else None)
-    ctx = PlatformContext(store=store, clock=clock, bank=bank, settings=settings, ids=ids)
+    ctx = PlatformContext(store=store, clock=clock, bank=bank, settings=settings, ids=ids, outcomes=wiring.outcomes())
     app.extensions["wanxin.platform"] = ctx
-    scheduler = jobs.DailyScheduler(ctx)
+    scheduler = daily.DailyScheduler(ctx)
     app.extensions["wanxin.scheduler"] = scheduler
     api.install_errors(app)
     app.register_blueprint(api.bp)

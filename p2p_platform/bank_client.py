@@ -35,7 +35,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 import requests
 
-from bank_depository.protocol import codes, envelope, legacy, services as svc, signing, trailer
+from bank_depository.protocol import codes, envelope, legacy, profiles, services as svc, signing, trailer
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,8 @@ class CheckfileDownload:
             self.close()
         if held is None:
             raise CheckfileUnverified("the check file stream was empty")
+        if self._key is None:
+            raise CheckfileUnverified("no bank public key to verify the check file with")
         try:
             self.verified = verifier.check(held, self._key, self._file_date)
         except trailer.TrailerError as exc:
@@ -157,11 +159,13 @@ class BankClient:
                  bank_public_key: signing.PublicKey, algorithm: str = signing.SHA256,
                  session: Optional[requests.Session] = None, timeout: float = 10.0, *,
                  profile: str = "modern", context_path: str = legacy.DEFAULT_CONTEXT_PATH):
-        if profile not in ("modern", legacy.PROFILE):
-            raise ValueError(f"unknown bank profile {profile!r}; use modern or legacy")
+        try:
+            self.wire = profiles.get(profile)
+        except ValueError:
+            raise ValueError(f"unknown bank profile {profile!r}; use {' or '.join(profiles.NAMES)}") from None
         self.base_url = base_url.rstrip("/")
-        self.profile = profile
-        self.context_path = legacy.context_path(context_path) if profile == legacy.PROFILE else ""
+        self.profile = self.wire.name
+        self.context_path = self.wire.wire_path(context_path)
         self.platform_no = platform_no
         self.private_key = private_key
         self.bank_public_key = bank_public_key
@@ -185,11 +189,8 @@ class BankClient:
         """One signed call; ``payload_text`` resends a recorded request byte for byte."""
         fields = self._sign(service, payload, payload_text).fields()
         try:
-            if self.profile == legacy.PROFILE:
-                resp = self.session.get(self.wire_url + "/service?" + legacy.query_string(fields),
-                                        timeout=self.timeout)
-            else:
-                resp = self.session.post(self.wire_url + "/service", data=fields, timeout=self.timeout)
+            how = self.wire.service_call(self.wire_url, fields)
+            resp = self.session.request(how.method, how.url, data=how.data, timeout=self.timeout)
         except requests.RequestException as exc:
             raise OutcomeUnknown(f"{service} {payload.get('requestNo')}: {type(exc).__name__}") from None
         if resp.status_code >= 500:

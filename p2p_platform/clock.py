@@ -66,11 +66,13 @@ class PlatformClock:
         return at
 
     def advance(self, seconds: float) -> dt.datetime:
+        """A forward move; NaN, infinity and moves past the calendar are refused (as the bank's clock does)."""
         if not math.isfinite(seconds):
             raise ClockError("advance_seconds must be a finite number")
         if seconds < 0:
             raise ClockError("the clock never goes backwards")
         try:
-            return self.set(self.now() + dt.timedelta(seconds=seconds))
+            target = self.now() + dt.timedelta(seconds=seconds)
         except OverflowError:
             raise ClockError(f"advance_seconds {seconds} moves the clock past the calendar") from None
+        return self.set(target)

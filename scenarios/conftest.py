@@ -29,10 +29,10 @@ class ScenarioItem(pytest.Item):
         if not result.ok:
             raise ScenarioFailed("\n".join(lines))
 
-    def repr_failure(self, excinfo):
+    def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, (ScenarioFailed, spec.ScenarioError)):
             return str(excinfo.value)
-        return super().repr_failure(excinfo)
+        return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
         return self.path, 0, f"scenario: {self.name}"

@@ -13,7 +13,6 @@ over as bare Base64 DER and used with SHA1withRSA, ``/service`` and
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import tempfile
@@ -21,27 +20,31 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import urljoin
 
 import requests
 from werkzeug.serving import BaseWSGIServer
 
 from bank_depository.app import create_app as create_bank
-from bank_depository.protocol import legacy, private_file, signing
+from bank_depository.config import bank_config
+from bank_depository.protocol import legacy, private_file, profiles, signing
 from p2p_platform.app import create_app as create_platform
+from p2p_platform.config import platform_config as make_platform_config
 
 DEFAULT_START = "2026-01-05T09:00:00+08:00"
-PROFILES = ("modern", legacy.PROFILE)
+PROFILES = profiles.NAMES
 
 
 class _Deferred:
     """A WSGI app set after the socket exists (each side needs the other's URL)."""
 
     def __init__(self):
-        self.app = None
+        self.app: Optional[Callable] = None
 
     def __call__(self, environ, start_response):
+        if self.app is None:
+            raise RuntimeError("the app is not set yet")
         return self.app(environ, start_response)
 
 
@@ -102,13 +105,6 @@ def _loopback_session() -> requests.Session:
     return session
 
 
-def _bare(pem: str, name: str) -> str:
-    """A PEM key file's key as bare Base64 DER (PKCS#8 private, X.509 public)."""
-    if "private" in name:
-        return legacy.bare_private_key(signing.load_private_key(pem, allow_weak=True))
-    return legacy.bare_public_key(signing.load_public_key(pem, allow_weak=True))
-
-
 def write_keys(directory: Path) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -138,25 +134,23 @@ class Sandbox:
         keys_dir = keys_dir or self.workdir / "keys"
         if not (keys_dir / "bank_private.pem").exists():
             write_keys(keys_dir)
-        read = lambda name: (keys_dir / name).read_text()  # noqa: E731
-        if profile == legacy.PROFILE:  # the Java side's key format: bare Base64 DER, no PEM armour
-            read = lambda name: _bare((keys_dir / name).read_text(), name)  # noqa: E731
+        wire_profile = profiles.get(profile)
+        # Each side holds its keys as a platform of this profile does (legacy: bare Base64 DER, no PEM armour).
+        read = lambda name: wire_profile.key_text((keys_dir / name).read_text(), "private" in name)  # noqa: E731
         self.bank_server, self.platform_server = LiveServer(), LiveServer()
         platform = {"platform_no": "wanxinp2p", "public_key": read("platform_public.pem"),
-                    "notify_url": self.platform_server.url + "/notify"}
-        wire: dict = {}
-        if profile == legacy.PROFILE:
-            platform.update(profile=legacy.PROFILE, notify_url=self.platform_server.url + "/notify/")
-            wire = {"BANK_PROFILE": legacy.PROFILE, "BANK_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH}
-        self.bank_app = create_bank({
-            "DATABASE": str(self.workdir / "bank.sqlite"), "PRIVATE_KEY": read("bank_private.pem"),
-            "PLATFORMS": [platform], "LEGACY_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH,
-            "PASSWORD_ITERATIONS": password_iterations, "CLOCK_FROZEN": True, "CLOCK_START": start})
-        self.platform_app = create_platform({
-            "DATABASE": str(self.workdir / "platform.sqlite"), "PRIVATE_KEY": read("platform_private.pem"),
-            "BANK_PUBLIC_KEY": read("bank_public.pem"), "BANK_URL": self.bank_server.url,
-            "PUBLIC_URL": self.platform_server.url, "CLOCK_FROZEN": True, "CLOCK_START": start, "ID_SEED": seed,
-            **wire, **(platform_config or {})}, session=_loopback_session())
+                    "notify_url": self.platform_server.url + wire_profile.notify_path, "profile": profile}
+        wire: dict = {"BANK_PROFILE": profile, "BANK_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH}
+        self.bank_app = create_bank(bank_config(
+            self.workdir / "bank.sqlite", private_key=read("bank_private.pem"), platforms=[platform],
+            LEGACY_CONTEXT_PATH=legacy.DEFAULT_CONTEXT_PATH, PASSWORD_ITERATIONS=password_iterations,
+            CLOCK_FROZEN=True, CLOCK_START=start))
+        platform_settings = make_platform_config(
+            self.workdir / "platform.sqlite", private_key=read("platform_private.pem"),
+            bank_public_key=read("bank_public.pem"), bank_url=self.bank_server.url,
+            PUBLIC_URL=self.platform_server.url, CLOCK_FROZEN=True, CLOCK_START=start, ID_SEED=seed, **wire)
+        platform_settings.update(platform_config or {})
+        self.platform_app = create_platform(platform_settings, session=_loopback_session())
         self.bank_server.start(self.bank_app)
         self.platform_server.start(self.platform_app)
         self.bank_url, self.platform_url = self.bank_server.url, self.platform_server.url
@@ -231,7 +225,3 @@ class UserAgent:
         from urllib.parse import parse_qs, urlsplit
         query = parse_qs(urlsplit(location).query)
         return {"code": int(query["code"][0]), "msg": query.get("msg", [""])[0], "location": location}
-
-
-def today(sandbox: Sandbox) -> dt.date:
-    return sandbox.platform_ctx.clock.today()

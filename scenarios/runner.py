@@ -18,7 +18,8 @@ from typing import Callable, Optional
 import requests
 
 from bank_depository.domain.identity import id_check_char
-from bank_depository.protocol import codes, operator
+from bank_depository.client import SimClient, SimError
+from bank_depository.protocol import codes
 
 from . import spec
 from .harness import GatewayError, Sandbox, UserAgent
@@ -82,7 +83,6 @@ class Runner:
                  sandbox: Optional[Sandbox] = None, echo: Callable[[str], None] = print,
                  keep_going: bool = False, run_tag: Optional[int] = None, sim_token: Optional[str] = None):
         self.s = scenario
-        self.sim_headers = operator.header(sim_token or (sandbox.sim_token if sandbox is not None else None))
         self.bank_url = bank_url.rstrip("/")
         self.platform_url = platform_url.rstrip("/")
         self.sandbox = sandbox
@@ -93,6 +93,9 @@ class Runner:
             # Loopback only: skip reading proxy settings from the environment on every request (~0.25 ms each).
             self.http.trust_env = False
         self.agent = UserAgent(self.http)
+        token = sim_token or (sandbox.sim_token if sandbox is not None else None)
+        self.bank_client = SimClient(self.bank_url, token, session=self.http, timeout=120)
+        self.platform_client = SimClient(self.platform_url, session=self.http, timeout=120)
         self.tag = run_tag if run_tag is not None else 0
         self.users: dict[str, str] = {}      # actor -> platform userNo
         self.projects: dict[str, str] = {}   # scenario name -> projectNo
@@ -100,25 +103,18 @@ class Runner:
         self.touched_days: set[str] = set()
 
     # -- http -------------------------------------------------------------
-    def _call(self, method: str, url: str, **kw):
-        resp = self.http.request(method, url, timeout=120, **kw)
+    @staticmethod
+    def _call(client: SimClient, method: str, path: str, **kw):
         try:
-            body = resp.json()
-        except ValueError:
-            body = {"raw": resp.text}
-        if resp.status_code >= 400 or (isinstance(body, dict) and "error" in body and resp.status_code != 200):
-            err = body.get("error", {}) if isinstance(body, dict) else {}
-            raise StepError(str(err.get("code", resp.status_code)), str(err.get("message", resp.text[:200])))
-        if resp.status_code == 202:
-            err = body.get("error", {})
-            raise StepError(str(err.get("code", "OUTCOME_UNKNOWN")), str(err.get("message", "")))
-        return body
+            return client.request(method, path, **kw)
+        except SimError as exc:
+            raise StepError(exc.code, exc.message) from None
 
     def bank(self, method: str, path: str, **kw):
-        return self._call(method, self.bank_url + path, headers=self.sim_headers, **kw)
+        return self._call(self.bank_client, method, path, **kw)
 
     def platform(self, method: str, path: str, **kw):
-        return self._call(method, self.platform_url + path, **kw)
+        return self._call(self.platform_client, method, path, **kw)
 
     # -- running ----------------------------------------------------------
     def run(self) -> RunResult:
@@ -167,7 +163,7 @@ class Runner:
         self.touched_days.add(self.platform("GET", "/sim/clock")["now"][:10])
 
     def execute(self, step: spec.Step) -> str:
-        handler = getattr(self, "step_" + step.name)
+        handler = getattr(self, spec.STEPS[step.name].runner)
         out = handler(step.arg)
         if not step.name.startswith("expect_"):
             self._touch()
@@ -266,7 +262,7 @@ class Runner:
         return name
 
     def step_advance_days(self, days: int) -> str:
-        for day in range(days):  # day by day, so every business day is one the scenario touched
+        for _day in range(days):  # day by day, so every business day is one the scenario touched
             self.bank("POST", "/sim/clock", json={"advance_seconds": 86400})
             self.platform("POST", "/sim/clock", json={"advance_seconds": 86400})
         return f"{days} day(s) → {self.platform('GET', '/sim/clock')['now'][:10]}"
@@ -331,7 +327,8 @@ class Runner:
                     if actual[key] != want:
                         problems.append(f"{member}.{key} expected {want}, actual {actual[key]}")
         if problems:
-            raise StepFailure("; ".join(problems[:10]) + (f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""))
+            more = f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""
+            raise StepFailure("; ".join(problems[:10]) + more)
         return f"{sum(len(self.s.members(w)) for w in arg)} account(s) as expected"
 
     def step_expect_project(self, arg: dict) -> str:
@@ -377,7 +374,8 @@ class Runner:
         except StepError as exc:
             want = str(arg.get("code", ""))
             if want and exc.code != want and not exc.code.endswith("_" + want):
-                raise StepFailure(f"{inner.name} failed with {exc.code} ({exc.message}), expected code {want}") from None
+                raise StepFailure(f"{inner.name} failed with {exc.code} ({exc.message}),"
+                                  f" expected code {want}") from None
             after = self._state()
             if after != before:
                 raise StepFailure(f"{inner.name} failed with {exc.code} but changed balances or holds") from None
@@ -463,7 +461,8 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
         return _finish(result, echo)
     config = {"BORROWER_COMMISSION_RATE": scenario.config["borrower_commission_rate"],
               "INVESTOR_COMMISSION_RATE": scenario.config["investor_commission_rate"],
-              "MIN_TENDER": scenario.config["min_tender"], "WITHDRAW_COMMISSION": scenario.config["withdraw_commission"]}
+              "MIN_TENDER": scenario.config["min_tender"],
+              "WITHDRAW_COMMISSION": scenario.config["withdraw_commission"]}
     workdir = None
     if keep is not None:
         workdir = Path(keep) / Path(path).stem

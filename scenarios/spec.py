@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 
+from bank_depository.protocol import profiles
 from bank_depository.protocol.money import AmountError, parse_yuan
 
 METHODS = ("equal_installment", "equal_principal", "interest_first", "bullet")
@@ -24,7 +25,7 @@ CONFIG_KEYS = {"borrower_commission_rate": "rate", "investor_commission_rate": "
 CONFIG_DEFAULTS = {"borrower_commission_rate": "0.02", "investor_commission_rate": "0.03", "min_tender": "100.00",
                    "withdraw_commission": "0.00"}
 ACTOR_KEYS = {"role", "card_balance", "count", "password"}
-PROFILES = ("modern", "legacy")
+PROFILES = profiles.NAMES
 MAX_GROUP = 5000
 
 
@@ -32,40 +33,6 @@ class ScenarioError(Exception):
     """The file cannot run; the message names the file, step and problem."""
 
 
-# step name -> (kind of argument, allowed keys, required keys)
-#   kind: "none" (bare word), "actor", "project", "map", "int", "bool_or_map", "any_map"
-STEPS: dict[str, tuple[str, set, set]] = {
-    "open_account": ("actor", set(), set()),
-    "recharge": ("map", {"user", "amount", "password"}, {"user", "amount"}),
-    "withdraw": ("map", {"user", "amount", "password"}, {"user", "amount"}),
-    "create_project": ("map", {"name", "borrower", "amount", "periods", "method", "annual_rate"},
-                       {"name", "borrower", "amount", "periods", "method"}),
-    "approve_project": ("project", set(), set()),
-    "tender": ("map", {"user", "project", "amount"}, {"user", "project", "amount"}),
-    "approve_loan": ("map", {"project", "commission"}, {"project"}),
-    "reject_project": ("project", set(), set()),
-    "advance_days": ("int", set(), set()),
-    "run_repayments": ("none", set(), set()),
-    "run_daily": ("none", set(), set()),
-    "recover": ("none", set(), set()),
-    "deliver_notifications": ("none", set(), set()),
-    "deposit_card": ("map", {"user", "amount"}, {"user", "amount"}),
-    "fault": ("any_map", set(), set()),
-    "clear_faults": ("none", set(), set()),
-    "expect_balance": ("any_map", set(), set()),
-    "expect_project": ("any_map", set(), set()),
-    "expect_plan": ("map", {"project", "period", "status"}, {"project", "period", "status"}),
-    "expect_notifications": ("map", {"delivered", "pending", "dead", "dropped"}, set()),
-    "expect_error": ("map", {"step", "code"}, {"step"}),
-    "expect_unknown": ("map", {"step"}, {"step"}),
-    "expect_ledger_sound": ("none", set(), set()),
-    "expect_reconciled": ("bool_or_map", {"date", "breaks", "auto_resolve"}, set()),
-    "list_claim": ("map", {"user", "project", "amount", "price", "fee_rate", "name"}, {"user", "project", "amount", "name"}),
-    "buy_claim": ("map", {"user", "claim", "confirm"}, {"user", "claim"}),
-    "cancel_claim": ("map", {"claim"}, {"claim"}),
-}
-AMOUNT_KEYS = {"amount", "commission", "price"}
-BALANCE_KEYS = {"available", "frozen", "card"}
 
 
 @dataclass
@@ -141,19 +108,7 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None) -> Scenario:
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise _fail(path, "seed must be an integer")
-    config = dict(CONFIG_DEFAULTS)
-    for key, value in (data.get("config") or {}).items():
-        if key not in CONFIG_KEYS:
-            raise _fail(path, f"unknown config key {key!r}; allowed: {', '.join(sorted(CONFIG_KEYS))}")
-        if CONFIG_KEYS[key] == "amount":
-            _amount(value, f"{path}: config", key, allow_zero=True)
-        else:
-            try:
-                if not 0 <= Decimal(str(value)) < 1:
-                    raise InvalidOperation
-            except InvalidOperation:
-                raise _fail(path, f"config {key} must be a rate between 0 and 1, got {value!r}") from None
-        config[key] = str(value)
+    config = _config(data.get("config") or {}, path)
     profile = data.get("profile", "modern")
     if profile not in PROFILES:
         raise _fail(path, f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
@@ -170,6 +125,19 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None) -> Scenario:
         _check(scenario, step, path, projects, claims)
         scenario.steps.append(step)
     return scenario
+
+
+def _config(raw: Any, path: str) -> dict:
+    config = dict(CONFIG_DEFAULTS)
+    for key, value in raw.items():
+        if key not in CONFIG_KEYS:
+            raise _fail(path, f"unknown config key {key!r}; allowed: {', '.join(sorted(CONFIG_KEYS))}")
+        if CONFIG_KEYS[key] == "amount":
+            _amount(value, f"{path}: config", key, allow_zero=True)
+        elif not _rate(value):
+            raise _fail(path, f"config {key} must be a rate between 0 and 1, got {value!r}")
+        config[key] = str(value)
+    return config
 
 
 def _step_lines(root: Any, count: int) -> list[int]:
@@ -229,103 +197,226 @@ def _step(raw: Any, number: int, line: int, path: str) -> Step:
     return Step(number, line, str(name), arg)
 
 
+@dataclass(frozen=True)
+class StepDef:
+    """One step of the scenario vocabulary, declared once for validation and for the runner.
+
+    ``kind`` is the argument's shape: ``none`` (bare word), ``actor`` or ``project`` (the argument
+    names one), ``int``, ``map`` (``keys`` allowed, ``required`` needed), ``bool_or_map``, or
+    ``any_map`` (keys checked by ``check``). ``actors`` lists the keys that name an actor, each with
+    the role it must have (or None); ``single`` refuses an actor group there; ``projects`` lists the
+    keys that name a project; ``check`` validates what is particular to the step. The runner calls
+    ``Runner.<run>`` (default ``step_<name>``).
+    """
+    name: str
+    kind: str
+    keys: frozenset[str] = frozenset()
+    required: frozenset[str] = frozenset()
+    actors: tuple[tuple[str, Optional[str]], ...] = ()
+    single: bool = False
+    projects: tuple[str, ...] = ()
+    check: Optional[Callable[["_Checking", Any], None]] = None
+    run: str = ""
+
+    @property
+    def runner(self) -> str:
+        return self.run or "step_" + self.name
+
+
+class _Checking:
+    """What a step's validator sees: the scenario so far and where the step stands."""
+
+    def __init__(self, s: Scenario, step: Step, path: str, projects: set, claims: set):
+        self.s, self.step, self.path, self.projects, self.claims = s, step, path, projects, claims
+        self.where = step.where(path)
+
+    def fail(self, message: str) -> ScenarioError:
+        return ScenarioError(f"{self.where}: {message}")
+
+    def actor(self, name: Any, role: Optional[str] = None) -> None:
+        if not isinstance(name, str) or (name not in self.s.actors and name not in self.s.groups):
+            raise self.fail(f"unknown actor {name!r}")
+        for member in self.s.members(name):
+            if role and self.s.actors[member].role != role:
+                raise self.fail(f"{member} is not {'an' if role == 'investor' else 'a'} {role}")
+
+    def project(self, name: Any) -> None:
+        if name not in self.projects:
+            raise self.fail(f"unknown project {name!r} (create_project it first)")
+
+
+def _rate(value: Any) -> bool:
+    try:
+        return 0 <= Decimal(str(value)) < 1
+    except InvalidOperation:
+        return False
+
+
+def _check_create_project(c: _Checking, arg: dict) -> None:
+    if arg["method"] not in METHODS:
+        raise c.fail(f"method must be one of {', '.join(METHODS)}")
+    periods = arg["periods"]
+    if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= 360:
+        raise c.fail("periods must be 1..360")
+    if "annual_rate" in arg and not _rate(arg["annual_rate"]):
+        raise c.fail("annual_rate must be between 0 and 1")
+    if arg["name"] in c.projects:
+        raise c.fail(f"project {arg['name']!r} is created twice")
+    c.projects.add(str(arg["name"]))
+
+
+def _check_list_claim(c: _Checking, arg: dict) -> None:
+    c.claims.add(str(arg["name"]))
+
+
+def _check_claim_exists(c: _Checking, arg: dict) -> None:
+    if arg["claim"] not in c.claims:
+        raise c.fail(f"unknown claim {arg['claim']!r} (list_claim it first)")
+
+
+def _check_fault(c: _Checking, arg: dict) -> None:
+    from bank_depository.faults import FaultRuleError, validate
+    try:
+        validate(arg)
+    except FaultRuleError as exc:
+        raise c.fail(str(exc)) from None
+
+
+def _check_expect_balance(c: _Checking, arg: dict) -> None:
+    for who, expected in arg.items():
+        c.actor(who)
+        if not isinstance(expected, dict) or not expected or set(expected) - BALANCE_KEYS:
+            raise c.fail(f"{who} needs a mapping of available/frozen/card")
+        for key, value in expected.items():
+            _amount(value, c.where, f"{who}.{key}", allow_zero=True)
+
+
+def _check_expect_project(c: _Checking, arg: dict) -> None:
+    for proj in arg:
+        c.project(proj)
+
+
+def _check_wrapped(c: _Checking, arg: dict) -> None:
+    inner = _step(arg["step"], c.step.number, c.step.line, c.path)
+    if inner.name.startswith("expect_"):
+        raise c.fail(f"the wrapped step must be an action, not {inner.name}")
+    _check(c.s, inner, c.path, c.projects, c.claims)
+    arg["step"] = inner
+
+
+def _check_expect_reconciled(c: _Checking, arg: Any) -> None:
+    if not isinstance(arg, dict) or "breaks" not in arg:
+        return
+    if not isinstance(arg["breaks"], list):
+        raise c.fail("breaks must be a list of {kind, user?}")
+    for b in arg["breaks"]:
+        if not isinstance(b, dict) or "kind" not in b or set(b) - {"kind", "user"}:
+            raise c.fail("each break is {kind, user?}")
+        if "user" in b:
+            c.actor(b["user"])
+
+
+def _map(name: str, keys: set[str], required: Optional[set[str]] = None, **more: Any) -> StepDef:
+    return StepDef(name, "map", frozenset(keys), frozenset(keys if required is None else required), **more)
+
+
+_INVESTOR = (("user", "investor"),)
+_ANYONE = (("user", None),)
+
+#: The scenario vocabulary (the README's "Steps:" list is tested against it).
+STEPS: dict[str, StepDef] = {d.name: d for d in (
+    StepDef("open_account", "actor"),
+    _map("recharge", {"user", "amount", "password"}, {"user", "amount"}, actors=_ANYONE),
+    _map("withdraw", {"user", "amount", "password"}, {"user", "amount"}, actors=_ANYONE),
+    _map("create_project", {"name", "borrower", "amount", "periods", "method", "annual_rate"},
+         {"name", "borrower", "amount", "periods", "method"}, actors=(("borrower", "borrower"),),
+         check=_check_create_project),
+    StepDef("approve_project", "project"),
+    _map("tender", {"user", "project", "amount"}, actors=_INVESTOR, projects=("project",)),
+    _map("approve_loan", {"project", "commission"}, {"project"}, projects=("project",)),
+    StepDef("reject_project", "project"),
+    StepDef("advance_days", "int"),
+    StepDef("run_repayments", "none"),
+    StepDef("run_daily", "none"),
+    StepDef("recover", "none"),
+    StepDef("deliver_notifications", "none"),
+    _map("deposit_card", {"user", "amount"}, actors=_ANYONE),
+    StepDef("fault", "any_map", check=_check_fault),
+    StepDef("clear_faults", "none"),
+    StepDef("expect_balance", "any_map", check=_check_expect_balance),
+    StepDef("expect_project", "any_map", check=_check_expect_project),
+    _map("expect_plan", {"project", "period", "status"}, projects=("project",)),
+    _map("expect_notifications", {"delivered", "pending", "dead", "dropped"}, set()),
+    _map("expect_error", {"step", "code"}, {"step"}, check=_check_wrapped),
+    _map("expect_unknown", {"step"}, check=_check_wrapped),
+    StepDef("expect_ledger_sound", "none"),
+    StepDef("expect_reconciled", "bool_or_map", frozenset({"date", "breaks", "auto_resolve"}),
+            check=_check_expect_reconciled),
+    _map("list_claim", {"user", "project", "amount", "price", "fee_rate", "name"},
+         {"user", "project", "amount", "name"}, actors=_INVESTOR, single=True, projects=("project",),
+         check=_check_list_claim),
+    _map("buy_claim", {"user", "claim", "confirm"}, {"user", "claim"}, actors=_INVESTOR, single=True,
+         check=_check_claim_exists),
+    _map("cancel_claim", {"claim"}, check=_check_claim_exists),
+)}
+AMOUNT_KEYS = {"amount", "commission", "price"}
+BALANCE_KEYS = {"available", "frozen", "card"}
+
+
 def _check(s: Scenario, step: Step, path: str, projects: set, claims: set) -> None:
-    where = step.where(path)
-    kind, allowed, required = STEPS[step.name]
-
-    def actor(name: Any, role: Optional[str] = None) -> None:
-        if not isinstance(name, str) or (name not in s.actors and name not in s.groups):
-            raise ScenarioError(f"{where}: unknown actor {name!r}")
-        for member in s.members(name):
-            if role and s.actors[member].role != role:
-                raise ScenarioError(f"{where}: {member} is not {'an' if role == 'investor' else 'a'} {role}")
-
-    def project(name: Any) -> None:
-        if name not in projects:
-            raise ScenarioError(f"{where}: unknown project {name!r} (create_project it first)")
-
+    """Validate one step against its declaration in :data:`STEPS`, then by its own ``check``."""
+    d = STEPS[step.name]
+    c = _Checking(s, step, path, projects, claims)
+    if not _check_shape(c, d, step.arg):
+        return
     arg = step.arg
-    if kind == "none":
-        if arg is not None:
-            raise ScenarioError(f"{where}: takes no argument")
-        return
-    if kind == "actor":
-        actor(arg)
-        return
-    if kind == "project":
-        project(arg)
-        return
-    if kind == "int":
-        if isinstance(arg, bool) or not isinstance(arg, int) or arg < 0:
-            raise ScenarioError(f"{where}: needs a whole number of days >= 0")
-        return
-    if kind == "bool_or_map" and isinstance(arg, bool):
-        return
+    for key, role in d.actors:
+        c.actor(arg[key], role)
+        if d.single and arg[key] in s.groups:
+            raise c.fail(f"a claim is listed or bought by one actor, not the group {arg[key]!r}")
+    for key in d.projects:
+        c.project(arg[key])
+    if d.check is not None:
+        d.check(c, arg)
+
+
+def _no_argument(c: _Checking, arg: Any) -> None:
+    if arg is not None:
+        raise c.fail("takes no argument")
+
+
+def _days(c: _Checking, arg: Any) -> None:
+    if isinstance(arg, bool) or not isinstance(arg, int) or arg < 0:
+        raise c.fail("needs a whole number of days >= 0")
+
+
+#: Kinds whose argument is one value, checked completely here.
+_SCALAR_KINDS: dict[str, Callable[[_Checking, Any], None]] = {
+    "none": _no_argument, "actor": lambda c, arg: c.actor(arg), "project": lambda c, arg: c.project(arg),
+    "int": _days,
+}
+
+
+def _check_shape(c: _Checking, d: StepDef, arg: Any) -> bool:
+    """The argument's shape, keys and amounts; False when nothing more is to be checked."""
+    if d.kind in _SCALAR_KINDS:
+        _SCALAR_KINDS[d.kind](c, arg)
+        return False
+    if d.kind == "bool_or_map" and isinstance(arg, bool):
+        return False
     if not isinstance(arg, dict):
-        raise ScenarioError(f"{where}: needs a mapping")
-    if kind in ("map", "bool_or_map"):
-        unknown = set(arg) - allowed
-        if unknown:
-            raise ScenarioError(f"{where}: unknown key(s) {', '.join(sorted(unknown))};"
-                                f" allowed: {', '.join(sorted(allowed))}")
-        missing = required - set(arg)
-        if missing:
-            raise ScenarioError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
-        for key in AMOUNT_KEYS & set(arg):
-            _amount(arg[key], where, key, allow_zero=key == "commission")
-    name = step.name
-    if name in ("recharge", "withdraw", "deposit_card", "tender", "list_claim", "buy_claim"):
-        actor(arg["user"], "investor" if name in ("tender", "list_claim", "buy_claim") else None)
-        if name in ("list_claim", "buy_claim") and arg["user"] in s.groups:
-            raise ScenarioError(f"{where}: a claim is listed or bought by one actor, not the group {arg['user']!r}")
-    if name in ("tender", "approve_loan", "list_claim", "expect_plan"):
-        project(arg["project"])
-    if name == "create_project":
-        actor(arg["borrower"], "borrower")
-        if arg["method"] not in METHODS:
-            raise ScenarioError(f"{where}: method must be one of {', '.join(METHODS)}")
-        if isinstance(arg["periods"], bool) or not isinstance(arg["periods"], int) or not 1 <= arg["periods"] <= 360:
-            raise ScenarioError(f"{where}: periods must be 1..360")
-        if "annual_rate" in arg:
-            try:
-                if not 0 <= Decimal(str(arg["annual_rate"])) < 1:
-                    raise InvalidOperation
-            except InvalidOperation:
-                raise ScenarioError(f"{where}: annual_rate must be between 0 and 1") from None
-        if arg["name"] in projects:
-            raise ScenarioError(f"{where}: project {arg['name']!r} is created twice")
-        projects.add(str(arg["name"]))
-    if name == "list_claim":
-        claims.add(str(arg["name"]))
-    if name in ("buy_claim", "cancel_claim") and arg["claim"] not in claims:
-        raise ScenarioError(f"{where}: unknown claim {arg['claim']!r} (list_claim it first)")
-    if name == "fault":
-        from bank_depository.faults import FaultRuleError, validate
-        try:
-            validate(arg)
-        except FaultRuleError as exc:
-            raise ScenarioError(f"{where}: {exc}") from None
-    if name == "expect_balance":
-        for who, expected in arg.items():
-            actor(who)
-            if not isinstance(expected, dict) or not expected or set(expected) - BALANCE_KEYS:
-                raise ScenarioError(f"{where}: {who} needs a mapping of available/frozen/card")
-            for key, value in expected.items():
-                _amount(value, where, f"{who}.{key}", allow_zero=True)
-    if name == "expect_project":
-        for proj in arg:
-            project(proj)
-    if name in ("expect_error", "expect_unknown"):
-        inner = _step(arg["step"], step.number, step.line, path)
-        if inner.name.startswith("expect_"):
-            raise ScenarioError(f"{where}: the wrapped step must be an action, not {inner.name}")
-        _check(s, inner, path, projects, claims)
-        arg["step"] = inner
-    if name == "expect_reconciled" and isinstance(arg, dict) and "breaks" in arg:
-        if not isinstance(arg["breaks"], list):
-            raise ScenarioError(f"{where}: breaks must be a list of {{kind, user?}}")
-        for b in arg["breaks"]:
-            if not isinstance(b, dict) or "kind" not in b or set(b) - {"kind", "user"}:
-                raise ScenarioError(f"{where}: each break is {{kind, user?}}")
-            if "user" in b:
-                actor(b["user"])
+        raise c.fail("needs a mapping")
+    if d.kind in ("map", "bool_or_map"):
+        _check_keys(c, d, arg)
+    return True
+
+
+def _check_keys(c: _Checking, d: StepDef, arg: dict) -> None:
+    unknown = set(arg) - d.keys
+    if unknown:
+        raise c.fail(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(d.keys))}")
+    missing = d.required - set(arg)
+    if missing:
+        raise c.fail(f"missing key(s) {', '.join(sorted(missing))}")
+    for key in AMOUNT_KEYS & set(arg):
+        _amount(arg[key], c.where, key, allow_zero=key == "commission")

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from bank_depository import config
 from bank_depository.app import create_app
 from bank_depository.clock import CST
 from bank_depository.domain.identity import id_check_char
@@ -54,18 +55,12 @@ def make_id_number(seq: int) -> str:
 
 
 def bank_config(tmp_path, keys, **extra) -> dict:
-    cfg = {
-        "DATABASE": str(tmp_path / "bank.sqlite"),
-        "PRIVATE_KEY": keys["bank_private"].decode(),
-        "PLATFORMS": [{"platform_no": PLATFORM_NO, "public_key": keys["platform_public"].decode(),
-                       "notify_url": NOTIFY_URL}],
-        "PASSWORD_ITERATIONS": 1000,
-        "CLOCK_FROZEN": True,
-        "CLOCK_START": START,
-        "SIM_TOKEN": SIM_TOKEN,
-    }
-    cfg.update(extra)
-    return cfg
+    """The test bank's config (cheap hashing, a frozen clock, the test operator token); ``extra`` wins."""
+    return config.bank_config(
+        tmp_path / "bank.sqlite", private_key=keys["bank_private"].decode(),
+        platforms=[{"platform_no": PLATFORM_NO, "public_key": keys["platform_public"].decode(),
+                    "notify_url": NOTIFY_URL}],
+        **{"PASSWORD_ITERATIONS": 1000, "CLOCK_FROZEN": True, "CLOCK_START": START, "SIM_TOKEN": SIM_TOKEN, **extra})
 
 
 class BankDriver:

@@ -8,7 +8,7 @@ parameter error that names the field.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, cast
 
 from ..protocol import money
 from .errors import param_error
@@ -37,13 +37,10 @@ class Payload:
             return default
         return self._data[real]
 
-    def has(self, key: str) -> bool:
-        return self.raw(key, None) is not None
-
     def text(self, key: str, default: Any = _MISSING, *, max_len: int = 256) -> str:
         value = self.raw(key, default)
         if value is default and default is not _MISSING:
-            return value
+            return cast(str, value)  # the caller's own default, as given
         if isinstance(value, (dict, list, bool)):
             raise param_error(f"{self._name(key)} must be text")
         value = str(value).strip()
@@ -54,7 +51,7 @@ class Payload:
     def amount(self, key: str, *, allow_zero: bool = False, default: Any = _MISSING) -> int:
         value = self.raw(key, default)
         if value is default and default is not _MISSING:
-            return value
+            return cast(int, value)  # the caller's own default, as given
         try:
             return money.parse_yuan(value, self._name(key), allow_zero=allow_zero)
         except money.AmountError as exc:
@@ -63,7 +60,7 @@ class Payload:
     def integer(self, key: str, default: Any = _MISSING) -> Optional[int]:
         value = self.raw(key, default)
         if value is default and default is not _MISSING:
-            return value
+            return cast(Optional[int], value)  # the caller's own default, as given
         try:
             dec = Decimal(str(value).strip())
             # Non-finite values and anything SQLite cannot store are not whole numbers here.

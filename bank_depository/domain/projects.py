@@ -39,3 +39,18 @@ def transition_problem(current: str, target: str, *, loaned: bool, open_tenders:
 
 def accepts_tenders(status: str) -> bool:
     return status == COLLECTING
+
+
+def repayment_problem(status: str, *, loaned: bool, status_required: bool) -> str | None:
+    """Why a project cannot take REPAYMENT freezes (or credit assignments) now, or None.
+
+    With ``status_required`` the project must be REPAYING; without it (the original's
+    platforms never get their MODIFY_PROJECT through) a confirmed loan suffices while
+    the project is still COLLECTING or FULLY at the bank.
+    """
+    if status == REPAYING:
+        return None
+    if not status_required and loaned and status in (COLLECTING, FULLY):
+        return None
+    needs = "REPAYING" if status_required else "REPAYING or loaned"
+    return f"is {status}, not {needs}"

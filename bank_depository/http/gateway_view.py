@@ -13,12 +13,14 @@ from .service_view import request_faults
 
 bp = Blueprint("gateway", __name__)
 
-TITLES = {"PERSONAL_REGISTER": "开通存管账户", "RECHARGE": "充值", "WITHDRAW": "提现"}
+TITLES = {"PERSONAL_REGISTER": ("开通存管账户", "open a depository account"), "RECHARGE": ("充值", "recharge"),
+          "WITHDRAW": ("提现", "withdraw")}
 
 
 def _page(page: gateway.Page, status: int = 200):
-    return render_template("gateway.html", page=page, title=TITLES.get(page.service, "银行存管"),
-                           confirm_url=url_for("gateway.confirm")), status
+    title, gloss = TITLES.get(page.service, ("银行存管", "bank depository"))
+    return render_template("gateway.html", page=page, title=title, gloss=gloss,
+                           confirm_url=url_for("gateway.confirm"), cancel_url=url_for("gateway.cancel")), status
 
 
 @bp.route("/gateway", methods=["GET", "POST"])
@@ -62,6 +64,22 @@ def confirm():
     return confirm_with_faults(ctx, platform, request_no, service, payload, form,
                                lambda message: _page(gateway.Page(form.get("serviceName", ""), platform.platform_no,
                                                                   request_no, error=message), 400))
+
+
+@bp.route("/gateway/cancel", methods=["POST"])
+def cancel():
+    """Back to the platform without confirming: code 2, nothing changes."""
+    ctx = current_app.extensions["wanxin.bank"]
+    platform = ctx.platform(request.form.get("platformNo", ""))
+    request_no = request.form.get("requestNo", "")
+    if platform is None or not request_no:
+        return _page(gateway.Page("", "", error="unknown platform or request"), 400)
+    try:
+        result = gateway.cancel(ctx, platform, request_no)
+    except BankError as exc:
+        return _page(gateway.Page(request.form.get("serviceName", ""), platform.platform_no, request_no,
+                                  error=exc.message), 400)
+    return redirect(result.url, 302)
 
 
 def confirm_with_faults(ctx, platform, request_no: str, service: str, payload: dict, form: dict, error_page):

@@ -15,8 +15,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template, request
 
 from ..domain.errors import BankError, param_error
-from ..protocol import codes, envelope, legacy, services as svc, signing, strictjson
-from ..services import counter, gateway, local, pipeline
+from ..protocol import codes, envelope, legacy, profiles, services as svc, signing, strictjson
+from ..services import counter, gateway, inspect, local, pipeline
 from .gateway_view import TITLES, _stored_request, confirm_with_faults
 from .service_view import json_response, run_direct
 
@@ -32,13 +32,13 @@ def _ctx():
 
 
 def _legacy_platforms(ctx) -> list[str]:
-    return [no for no, p in ctx.platforms.items() if p.profile == legacy.PROFILE]
+    return [no for no, p in ctx.platforms.items() if p.profile.serves_context_routes]
 
 
 def _authenticate(ctx, fields):
     """The envelope of a legacy platform; a modern platform is unknown here. Raises EnvelopeError."""
     signed, platform = pipeline.authenticate(ctx, fields)
-    if platform.profile != legacy.PROFILE:
+    if not platform.profile.serves_context_routes:
         raise envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the legacy"
                                                       " profile")
     return signed, platform
@@ -78,7 +78,7 @@ def _signed_get():
     try:
         signed, platform = _authenticate(ctx, request.args)
     except envelope.EnvelopeError as exc:
-        return None, json_response(legacy.envelope_error_body(exc.code))
+        return None, json_response(profiles.LEGACY.envelope_error_body(ctx.private_key, exc.code, exc.detail))
     return (ctx, signed, platform), None
 
 
@@ -108,9 +108,21 @@ def _platform_for(ctx, app_code: str, request_no: str):
     candidates = [app_code] if app_code else _legacy_platforms(ctx)
     for platform_no in candidates:
         platform = ctx.platform(platform_no)
-        if platform is not None and platform.profile == legacy.PROFILE and \
+        if platform is not None and platform.profile.serves_context_routes and \
                 _stored_request(ctx, platform_no, request_no)[0]:
             return platform
+    return None
+
+
+def _finished_note(ctx, platform_no: str, request_no: str):
+    """The final notification of a finished gateway request (success or refusal), else None."""
+    try:
+        rows = inspect.request(ctx.conn(), request_no)
+    except BankError:
+        return None
+    for row in rows:
+        if row["platformNo"] == platform_no and row["status"] != codes.STATUS_PROCESSING and row["respData"]:
+            return row["respData"]
     return None
 
 
@@ -126,6 +138,10 @@ def trans(kind: str):
     if platform is None or stored_service != service:
         missing = f"{codes.message(codes.TRANSACTION_NOT_FOUND)}: no {service or kind} request {request_no}"
         return _page(gateway.Page(service or "", "", request_no, error=missing), 400)
+    finished = _finished_note(ctx, platform.platform_no, request_no)
+    if finished is not None and service in legacy.FORM_REPLAYS:
+        stored = platform.profile.json_text(platform.profile.notification_payload(service, finished))
+        return json_response(legacy.replayed_form_body(stored, ctx.private_key, platform.algorithm))
     password = str(request.form.get("password") or "")
     # The original's page asks twice: prePassword first, then password (the one it keeps).
     form = {"password": password, "confirmPassword": str(request.form.get("prePassword", password) or "")}
@@ -163,6 +179,18 @@ def search_cards():
 def verify_password():
     ctx = _ctx()
     return json_response(local.verify_password(ctx.conn(), _legacy_platforms(ctx), _json_body()))
+
+
+@bp.get("/l/cancel-pre-freeze")
+def cancel_pre_freeze():
+    """The original's stub: with its three parameters an empty 200 that changes nothing (a missing one is
+    Spring's error, answered 99999). The real unfreeze is the signed CANCEL_PRE_TRANSACTION."""
+    if any(not str(request.args.get(name) or "").strip() for name in ("requestNo", "preRequestNo", "amount")):
+        return _signed({"requestNo": "", "respCode": codes.UNKNOWN, "respMsg": codes.message(codes.UNKNOWN),
+                        "status": legacy.PROCESSED})
+    resp = Response(b"", status=200)
+    del resp.headers["Content-Type"]
+    return resp
 
 
 @bp.get("/smscode/<mobile>")

@@ -19,7 +19,7 @@ import requests
 
 from ..clock import iso
 from ..faults import NOTIFICATION_ACTIONS
-from ..protocol import envelope, legacy, signing
+from ..protocol import envelope, signing
 from ..services.context import BankContext
 from ..storage import db
 
@@ -27,7 +27,6 @@ log = logging.getLogger("wanxin.bank.notify")
 
 #: Seconds to wait after failed attempt k (1-based): the RocketMQ-style ladder.
 DEFAULT_SCHEDULE = (10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600)
-MAX_ATTEMPTS = len(DEFAULT_SCHEDULE) + 1  # 16 attempts in all
 LEASE_SECONDS = 60
 #: How a fault-rule delay is written in a notification's history (never counted as an attempt).
 DELAYED = "delayed by fault rule "
@@ -166,11 +165,8 @@ class Dispatcher:
             signature = signing.sign(self.ctx.private_key, payload.encode("utf-8"), platform.algorithm)
             fields = envelope.SignedRequest(row["service_name"], row["platform_no"], payload, signature).fields()
             try:
-                if platform.profile == legacy.PROFILE:  # as the original: GET, values through URLEncoder
-                    url = platform.notify_url + "gateway/?" + legacy.query_string(fields)
-                    resp = self.session.get(url, timeout=self.timeout)
-                else:
-                    resp = self.session.post(platform.notify_url, data=fields, timeout=self.timeout)
+                call = platform.profile.notification_call(platform.notify_url, fields)
+                resp = self.session.request(call.method, call.url, data=call.data, timeout=self.timeout)
                 status, body = resp.status_code, resp.text[:500]
                 # A server error page that happens to say OK is not an acknowledgement.
                 if not 200 <= status < 300 or body.strip() != "OK":

@@ -134,8 +134,9 @@ class SignedRequest:
     def payload_bytes(self) -> bytes:
         return self.payload_text.encode("utf-8")
 
-    def payload(self) -> dict:
-        return loads(self.payload_text)
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = loads(self.payload_text)
+        return data
 
     def fields(self) -> dict[str, str]:
         return {
@@ -239,7 +240,7 @@ def _members_with_text(body: str) -> dict[str, tuple[Any, str]]:
         raise ValueError("expected ',' or '}'")
 
 
-def verify_response(body: str, key: signing.PublicKey, algorithm: str = signing.SHA256) -> dict:
+def verify_response(body: str, key: signing.PublicKey, algorithm: str = signing.SHA256) -> dict[str, Any]:
     """Verify a ``/service`` response body and return its respData (numbers exact).
 
     The signature is checked over the exact respData text as it stands in the

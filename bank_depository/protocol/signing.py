@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
-from typing import Union
+from typing import TypeVar, Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -68,7 +68,10 @@ def key_text(value: Union[str, bytes, Path]) -> str:
     return text
 
 
-def _check_bits(key, allow_weak: bool):
+_Key = TypeVar("_Key", rsa.RSAPrivateKey, rsa.RSAPublicKey)
+
+
+def _check_bits(key: _Key, allow_weak: bool) -> _Key:
     if key.key_size < MIN_BITS and not allow_weak:
         raise KeyError_(f"RSA key of {key.key_size} bits is too weak (need {MIN_BITS}); "
                         "weak keys are accepted only by the legacy profile")

@@ -26,6 +26,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -41,7 +42,7 @@ class TrailerError(ValueError):
     """The stream is not a complete file with a trailer that verifies."""
 
 
-def _digest(algorithm: str):
+def _digest(algorithm: str) -> tuple[Callable[[], Any], type[hashes.HashAlgorithm]]:
     try:
         return _DIGESTS[algorithm]
     except KeyError:
@@ -63,7 +64,8 @@ class _Hashing:
     def _digest_with(self, prefix: bytes) -> bytes:
         h = self._hash.copy()
         h.update(prefix)
-        return h.digest()
+        digest: bytes = h.digest()
+        return digest
 
 
 def _prefix(file_date: str, closed: bool, size: int, algorithm: str) -> bytes:

@@ -27,7 +27,7 @@ import io
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Generator, Iterator
 
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload
@@ -71,7 +71,7 @@ class _Writer:
         return self._buf.getvalue()
 
 
-def lines(conn: sqlite3.Connection, platform_no: str, day: dt.date, t: Totals) -> Iterator[str]:
+def lines(conn: sqlite3.Connection, platform_no: str, day: dt.date, t: Totals) -> Generator[str, None, None]:
     """The file's lines (with their newline), header first, read from a cursor.
 
     ``t`` must come from the same read snapshot (see :func:`snapshot`) so the

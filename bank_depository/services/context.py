@@ -6,18 +6,23 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..clock import Clock, iso
-from ..protocol import envelope, signing
+from ..protocol import envelope, profiles, signing
 from ..storage import db as dbmod, repo
 
 
 @dataclass
 class Platform:
+    """A registered platform; ``profile`` owns every way its wire differs (stored by ``profile.name``)."""
     platform_no: str
     public_key: signing.PublicKey
     algorithm: str = signing.SHA256
     notify_url: str = ""
-    profile: str = "modern"
+    profile: profiles.WireProfile = profiles.MODERN
     name: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.profile, str):  # a name, as the config and the database hold it
+            self.profile = profiles.get(self.profile)
 
 
 @dataclass
@@ -53,5 +58,5 @@ def register_platform(ctx: BankContext, platform: Platform, public_key_text: str
             " public_key = excluded.public_key, algorithm = excluded.algorithm,"
             " notify_url = excluded.notify_url, profile = excluded.profile",
             (platform.platform_no, platform.name, public_key_text, platform.algorithm,
-             platform.notify_url, platform.profile))
+             platform.notify_url, platform.profile.name))
     assert repo.platform(conn, platform.platform_no) is not None

@@ -22,13 +22,32 @@ from .tx import Tx
 Handler = Callable[[Tx, Payload], dict]
 
 
-def _user(tx: Tx, user_no: str, role: str | None = None):
+def _user(tx: Tx, user_no: str):
     row = repo.user(tx.conn, tx.platform_no, user_no)
     if row is None:
         raise BankError(codes.USER_NOT_FOUND, f"no depository account {user_no}")
-    if role and row["role"] != role:
-        raise BankError(codes.ROLE_NOT_ALLOWED, f"{user_no} has role {row['role']}, needs {role}")
     return row
+
+
+def _may_borrow(tx: Tx, user) -> None:
+    """The platform's role policy (its wire profile's) decides who may borrow."""
+    problem = tx.profile.roles.borrow_problem(user["user_no"], user["role"])
+    if problem:
+        raise BankError(codes.ROLE_NOT_ALLOWED, problem)
+
+
+def _may_lend(tx: Tx, user) -> None:
+    problem = tx.profile.roles.lend_problem(user["user_no"], user["role"])
+    if problem:
+        raise BankError(codes.ROLE_NOT_ALLOWED, problem)
+
+
+def _in_repayment(tx: Tx, project) -> None:
+    """The platform's project-status policy (its wire profile's) for REPAYMENT and CREDIT_ASSIGNMENT."""
+    problem = projects.repayment_problem(project["status"], loaned=bool(project["loan_request_no"]),
+                                         status_required=tx.profile.requires_repaying_status)
+    if problem:
+        raise BankError(codes.PROJECT_STATUS, f"project {project['project_no']} {problem}")
 
 
 def _project(tx: Tx, project_no: str):
@@ -65,7 +84,7 @@ def create_project(tx: Tx, p: Payload) -> dict:
                 raise InvalidOperation
         except InvalidOperation:
             raise param_error("annualRate must be a non-negative number") from None
-    _user(tx, user_no, "B")
+    _may_borrow(tx, _user(tx, user_no))
     if repo.project(tx.conn, tx.platform_no, project_no):
         raise BankError(codes.PROJECT_EXISTS, f"project {project_no} already exists")
     tx.conn.execute(
@@ -103,8 +122,7 @@ def pre_transaction(tx: Tx, p: Payload) -> dict:
     user = _user(tx, user_no)
     project = _project(tx, project_no)
     if biz_type == svc.BIZ_TENDER:
-        if user["role"] != "I":
-            raise BankError(codes.ROLE_NOT_ALLOWED, f"{user_no} is not an investor")
+        _may_lend(tx, user)
         if not projects.accepts_tenders(project["status"]):
             raise BankError(codes.PROJECT_STATUS, f"project {project_no} is {project['status']}")
         if project["loan_request_no"]:
@@ -116,13 +134,10 @@ def pre_transaction(tx: Tx, p: Payload) -> dict:
     elif biz_type == svc.BIZ_REPAYMENT:
         if project["user_no"] != user_no:
             raise BankError(codes.ROLE_NOT_ALLOWED, f"{user_no} is not the borrower of {project_no}")
-        if project["status"] != projects.REPAYING:
-            raise BankError(codes.PROJECT_STATUS, f"project {project_no} is {project['status']}, not REPAYING")
+        _in_repayment(tx, project)
     else:
-        if user["role"] != "I":
-            raise BankError(codes.ROLE_NOT_ALLOWED, f"{user_no} is not an investor")
-        if project["status"] != projects.REPAYING:
-            raise BankError(codes.PROJECT_STATUS, f"project {project_no} is {project['status']}, not REPAYING")
+        _may_lend(tx, user)
+        _in_repayment(tx, project)
     if user["available"] < amount:
         raise BankError(codes.BALANCE_NOT_ENOUGH,
                         f"available {format_fen(user['available'])}, needs {format_fen(amount)}")
@@ -142,6 +157,15 @@ def cancel_pre_transaction(tx: Tx, p: Payload) -> dict:
     repo.close_hold(tx.conn, pn, pre, "CANCELLED", tx.request_no, tx.now_iso)
     tx.note(biz_type=hold["biz_type"], user_no=user_no, amount=released, counterparty=pre)
     return {"preRequestNo": pre, "userNo": user_no, "amount": format_fen(released)}
+
+
+def _mismatch(code: str, what: str, value: int, against: str, limit: int, rule: str) -> BankError:
+    """A refusal that names the numbers: the sum, its value, what it was checked against, the difference
+    and the rule, so a platform whose arithmetic is off can see where (issue 13)."""
+    diff = value - limit
+    sign = "+" if diff >= 0 else "-"
+    return BankError(code, f"{what} {format_fen(value)} but {against} {format_fen(limit)}"
+                           f" ({sign}{format_fen(abs(diff))}): {rule}")
 
 
 def _unique(items: list[Payload], key: str) -> list[str]:
@@ -169,13 +193,14 @@ def confirm_loan(tx: Tx, p: Payload) -> dict:
         hold = _frozen_hold(tx, d.text("preRequestNo"), svc.BIZ_TENDER, project_no)
         amount = d.amount("amount")
         if amount != hold["amount"]:
-            raise BankError(codes.AMOUNT_MISMATCH, f"{hold['request_no']} holds {format_fen(hold['amount'])},"
-                                                   f" detail says {format_fen(amount)}")
+            raise _mismatch(codes.AMOUNT_MISMATCH, "detail amount", amount, f"hold {hold['request_no']} froze",
+                            hold["amount"], "each detail's amount must equal its tender hold")
         entry.move(ledger.frozen(pn, hold["user_no"]), ledger.available(pn, borrower), amount)
         total += amount
         holds.append(hold)
     if commission > total:
-        raise BankError(codes.AMOUNT_MISMATCH, f"commission {format_fen(commission)} exceeds the loan {format_fen(total)}")
+        raise _mismatch(codes.AMOUNT_MISMATCH, "commission", commission, "the loan is", total,
+                        "the commission is taken from the loan")
     entry.move(ledger.available(pn, borrower), ledger.fee(pn), commission)
     tx.post(entry)
     for hold in holds:
@@ -194,32 +219,36 @@ def confirm_repayment(tx: Tx, p: Payload) -> dict:
     stated_total = p.amount("amount", default=None)
     hold = _frozen_hold(tx, pre, svc.BIZ_REPAYMENT, project_no)
     borrower = hold["user_no"]
-    lines, fees, principal_by_user = [], commission, {}
+    lines, fees = [], commission
+    principal_by_user: dict[str, int] = {}
     for d in details:
         user_no = d.text("userNo")
         principal = d.amount("amount", allow_zero=True)
         interest = d.amount("interest", allow_zero=True, default=0)
         fee = d.amount("commission", allow_zero=True, default=0)
         if fee > principal + interest:
-            raise BankError(codes.AMOUNT_MISMATCH, f"{user_no}: commission exceeds principal + interest")
+            raise _mismatch(codes.AMOUNT_MISMATCH, f"{user_no}: commission", fee, "amount+interest is",
+                            principal + interest, "an investor's commission is taken from what it is paid")
         _user(tx, user_no)
         lines.append((user_no, principal + interest - fee))
         fees += fee
         principal_by_user[user_no] = principal_by_user.get(user_no, 0) + principal
     total = sum(paid for _, paid in lines) + fees
+    froze = f"hold {pre} froze"
     if stated_total is not None and stated_total != hold["remaining"]:
-        raise BankError(codes.AMOUNT_MISMATCH, f"amount {format_fen(stated_total)} is not the hold's"
-                                               f" {format_fen(hold['remaining'])}")
+        raise _mismatch(codes.AMOUNT_MISMATCH, "amount", stated_total, froze, hold["remaining"],
+                        "amount must equal the hold")
     if total != hold["remaining"]:
-        raise BankError(codes.AMOUNT_MISMATCH, f"details add up to {format_fen(total)}, the hold is"
-                                               f" {format_fen(hold['remaining'])}")
+        raise _mismatch(codes.AMOUNT_MISMATCH, "details add up to", total, froze, hold["remaining"],
+                        "Σ(amount+interest)+commission must equal the hold")
     for user_no, principal in principal_by_user.items():
         held = repo.claim_principal(tx.conn, pn, project_no, user_no)
         if held == 0:
             raise BankError(codes.CLAIM_NOT_ENOUGH, f"{user_no} holds no claim on {project_no}")
         if principal > held:
-            raise BankError(codes.CLAIM_NOT_ENOUGH, f"{user_no} holds {format_fen(held)} of {project_no},"
-                                                    f" repayment names {format_fen(principal)}")
+            raise _mismatch(codes.CLAIM_NOT_ENOUGH, f"{user_no}: principal repaid", principal,
+                            f"the claim left on {project_no} is", held,
+                            "Σ amount of an investor must not exceed its claim left")
     entry = tx.entry(svc.BIZ_REPAYMENT)
     for user_no, paid in lines:
         entry.move(ledger.frozen(pn, borrower), ledger.available(pn, user_no), paid)
@@ -244,7 +273,7 @@ def confirm_credit_assignment(tx: Tx, p: Payload) -> dict:
         raise BankError(codes.AMOUNT_MISMATCH, f"amount {format_fen(stated)} is not the hold's {format_fen(price)}")
     if seller == buyer:
         raise param_error("a claim cannot be sold to its owner")
-    _user(tx, seller, "I")
+    _may_lend(tx, _user(tx, seller))
     if commission > price:
         raise BankError(codes.AMOUNT_MISMATCH, "commission exceeds the price")
     held = repo.claim_principal(tx.conn, pn, project_no, seller)

@@ -10,12 +10,15 @@ changes nothing; every final outcome, success or refusal, is notified.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit
+from typing import Optional
+from urllib.parse import urlsplit
 
 from ..domain import identity, ledger
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload
-from ..protocol import codes, envelope, legacy as legacy_wire, services as svc
+from ..protocol import codes, envelope, services as svc
+from ..protocol import profiles
+from ..protocol.profiles import RolePolicy
 from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo
 from . import outbox
@@ -33,6 +36,24 @@ class Page:
     fields: dict = field(default_factory=dict)
     error: str = ""
     done_url: str = ""  # where "return to the platform" leads
+    attempts_left: Optional[int] = None  # wrong trade passwords still allowed (None: none typed yet / unknown)
+
+
+#: Wrong trade passwords allowed before the lockout (issue 12's rule).
+LOCKOUT_ATTEMPTS = 5
+#: Where the users table may count wrong trade passwords (the lockout's column, when this branch has it).
+_FAILURE_COLUMNS = ("password_failures", "failed_attempts", "password_attempts", "wrong_attempts")
+CANCELLED = "用户取消"
+
+
+def attempts_left(user) -> Optional[int]:
+    """Wrong passwords the user may still type before the lockout, or None when they typed none
+    (or this database keeps no count)."""
+    keys = user.keys()
+    failures = next((user[c] for c in _FAILURE_COLUMNS if c in keys), None)
+    if not failures:
+        return None
+    return max(LOCKOUT_ATTEMPTS - int(failures), 0)
 
 
 @dataclass
@@ -42,19 +63,9 @@ class Redirect:
     msg: str = ""
 
 
-def callback_with(url: str, code: int, msg: str = "", *, legacy: bool = False) -> str:
-    params = {"code": str(code)}
-    if msg:
-        params["msg"] = msg
-    if legacy:  # the original always appends with '&', the message through java.net.URLEncoder
-        return url + "".join(f"&{k}={legacy_wire.java_url_encode(v)}" for k, v in params.items())
-    sep = "&" if urlsplit(url).query else "?"
-    return url + sep + urlencode(params)
-
-
 def _callback(p: Payload) -> str:
     url = p.text("callbackUrl", max_len=2000)
-    if not urlsplit(url).scheme in ("http", "https"):
+    if urlsplit(url).scheme not in ("http", "https"):
         raise param_error("callbackUrl must be an http(s) URL")
     return url
 
@@ -67,8 +78,8 @@ def _user_no(p: Payload) -> str:
         return ""
 
 
-def _static_checks(conn, platform_no: str, service: str, p: Payload) -> dict:
-    """Checks that need no password; returns what the page shows."""
+def _static_checks(conn, platform_no: str, service: str, p: Payload, roles: RolePolicy) -> dict:
+    """Checks that need no password; returns what the page shows (the role as ``roles`` records it)."""
     if service == svc.PERSONAL_REGISTER:
         user_no, card_number = p.text("userNo", max_len=64), p.text("cardNumber")
         fullname, id_number, mobile = p.text("fullname"), p.text("idNumber").upper(), p.text("mobile")
@@ -76,8 +87,10 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload) -> dict:
         for problem in (identity.id_number_problem(id_number), identity.mobile_problem(mobile)):
             if problem:
                 raise param_error(problem)
-        if role not in ("B", "I"):
-            raise param_error("role must be B (borrower) or I (investor)")
+        try:
+            role = roles.recorded_role(role)
+        except ValueError as exc:
+            raise param_error(str(exc)) from None
         card = repo.card(conn, card_number)
         if card is None:
             raise BankError(codes.CARD_NOT_FOUND, f"card {identity.mask_card(card_number)} is not a card of this bank")
@@ -107,7 +120,9 @@ def _static_checks(conn, platform_no: str, service: str, p: Payload) -> dict:
         commission = p.amount("commission", allow_zero=True, default=0)
         if commission >= amount:
             raise param_error("commission must be less than the amount")
-        shown.update(commission=format_fen(commission), _commission=commission)
+        # What the page shows before the user confirms: the balance it comes from, what reaches the card.
+        shown.update(commission=format_fen(commission), _commission=commission,
+                     available=format_fen(user["available"]), arrival=format_fen(amount - commission))
     return shown
 
 
@@ -115,7 +130,9 @@ def _finish(ctx: BankContext, tx: Tx, payload_text: str, code: str, message: str
     status = codes.STATUS_SUCCESS if code == codes.SUCCESS else codes.STATUS_FAILURE
     note = outbox.notification_payload(tx.service, tx.request_no, code, message, status, extra)
     platform = ctx.platform(tx.platform_no)
-    outbox.enqueue(tx, outbox.for_profile(platform.profile if platform else "", tx.service, note))
+    wire = platform.profile if platform else profiles.MODERN
+    payload = wire.notification_payload(tx.service, note)
+    outbox.enqueue(tx, payload, wire.json_text(payload))
     if code != codes.SUCCESS:
         tx.record.clear()
     record_request(tx, payload_text=payload_text, status=status, resp_code=code, resp_text=envelope.dumps(note))
@@ -156,25 +173,43 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
             page.error = "该请求已处理 (this request was already processed)"
             page.done_url = _redirect_for(stored, page.done_url, platform).url
             return page
-        tx = Tx(conn, platform.platform_no, page.request_no, service, ctx.clock.now(), ctx.password_iterations)
+        tx = Tx(conn, platform.platform_no, page.request_no, service, ctx.clock.now(), ctx.password_iterations,
+                platform.profile)
         try:
-            shown = _static_checks(conn, platform.platform_no, service, p)
+            shown = _static_checks(conn, platform.platform_no, service, p, platform.profile.roles)
         except BankError as exc:
             note = _finish(ctx, tx, request.payload_text, exc.code, exc.message, {"userNo": _user_no(p)})
             page.error = exc.message
-            page.done_url = callback_with(page.done_url, 1, note["respMsg"], legacy=platform.profile == "legacy")
+            page.done_url = platform.profile.callback_url(page.done_url, 1, note["respMsg"])
             return page
         if stored is None:
             record_request(tx, payload_text=request.payload_text, status=codes.STATUS_PROCESSING,
                            resp_code="", resp_text=None)
     page.fields = {k: v for k, v in shown.items() if not k.startswith("_")}
+    if "_user" in shown:
+        page.attempts_left = attempts_left(shown["_user"])
     return page
+
+
+def cancel(ctx: BankContext, platform: Platform, request_no: str) -> Redirect:
+    """The user leaves the bank's page without confirming: back to the platform with code 2, nothing
+    changed (the request stays open, so the same page may still be confirmed). A request already
+    final repeats its stored redirect."""
+    stored = ctx.conn().execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
+                                " WHERE platform_no = ? AND request_no = ?",
+                                (platform.platform_no, request_no)).fetchone()
+    if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
+        raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
+    callback = _callback(Payload(envelope.loads(stored["payload"])))
+    if stored["status"] != codes.STATUS_PROCESSING:
+        return _redirect_for(stored, callback, platform)
+    return Redirect(platform.profile.callback_url(callback, 2, CANCELLED), 2, CANCELLED)
 
 
 def _redirect_for(stored, callback: str, platform: Platform) -> Redirect:
     code = 0 if stored["resp_code"] == codes.SUCCESS else 1
     msg = "" if code == 0 else envelope.loads(stored["resp_data"]).get("respMsg", "")
-    return Redirect(callback_with(callback, code, msg, legacy=platform.profile == "legacy"), code, msg)
+    return Redirect(platform.profile.callback_url(callback, code, msg), code, msg)
 
 
 def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
@@ -183,7 +218,7 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
 
     ``reject_code`` (an injected fault) refuses before anything changes.
     """
-    legacy = platform.profile == "legacy"
+    callback_with = platform.profile.callback_url
     conn = ctx.conn()
     with db.transaction(conn):
         stored = conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
@@ -197,21 +232,22 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
             return _redirect_for(stored, callback, platform)
         if reject_code:
             msg = codes.message(reject_code)
-            return Redirect(callback_with(callback, 2, msg, legacy=legacy), 2, msg)
+            return Redirect(callback_with(callback, 2, msg), 2, msg)
         service = stored["service_name"]
-        tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations)
+        tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations,
+                platform.profile)
         password = str(form.get("password") or "")
         try:
             with db.savepoint(conn, "gateway"):
-                shown = _static_checks(conn, platform.platform_no, service, p)
+                shown = _static_checks(conn, platform.platform_no, service, p, platform.profile.roles)
                 extra = _execute(tx, service, p, shown, password, str(form.get("confirmPassword") or ""))
         except _InputError as exc:
-            return Redirect(callback_with(callback, 2, exc.message, legacy=legacy), 2, exc.message)
+            return Redirect(callback_with(callback, 2, exc.message), 2, exc.message)
         except BankError as exc:
             note = _finish(ctx, tx, stored["payload"], exc.code, exc.message, {"userNo": _user_no(p)})
-            return Redirect(callback_with(callback, 1, note["respMsg"], legacy=legacy), 1, note["respMsg"])
+            return Redirect(callback_with(callback, 1, note["respMsg"]), 1, note["respMsg"])
         _finish(ctx, tx, stored["payload"], codes.SUCCESS, codes.message(codes.SUCCESS), extra)
-    return Redirect(callback_with(callback, 0, legacy=legacy), 0)
+    return Redirect(callback_with(callback, 0), 0)
 
 
 class _InputError(BankError):
@@ -233,7 +269,8 @@ def _execute(tx: Tx, service: str, p: Payload, shown: dict, password: str, confi
         ledger_sql.ensure_account(tx.conn, ledger.fee(pn), "fee", pn)
         tx.conn.execute(
             "INSERT INTO users (platform_no, user_no, role, customer_id, card_number, fullname, id_number, mobile,"
-            " password_hash, available_id, frozen_id, request_no, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " password_hash, available_id, frozen_id, request_no, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (pn, user_no, shown["role"], card["customer_id"], card["card_number"], card["fullname"],
              card["id_number"], p.text("mobile"), identity.hash_password(password, tx.password_iterations),
              available_id, frozen_id, tx.request_no, tx.now_iso))

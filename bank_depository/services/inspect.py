@@ -57,11 +57,13 @@ def account(conn: sqlite3.Connection, user_no: str, platform_no: Optional[str] =
 def holds(conn: sqlite3.Connection, *, user_no: str = "", project_no: str = "", state: str = "",
           platform_no: str = "") -> list[dict]:
     where, args = [], []
-    for col, value in (("user_no", user_no), ("project_no", project_no), ("state", state), ("platform_no", platform_no)):
+    for col, value in (("user_no", user_no), ("project_no", project_no), ("state", state),
+                       ("platform_no", platform_no)):
         if value:
             where.append(f"{col} = ?")
             args.append(value)
-    sql = "SELECT * FROM holds" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at, request_no"
+    sql = ("SELECT * FROM holds" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY created_at, request_no")
     return [{"requestNo": r["request_no"], "userNo": r["user_no"], "projectNo": r["project_no"],
              "bizType": r["biz_type"], "amount": format_fen(r["amount"]), "remaining": format_fen(r["remaining"]),
              "state": r["state"], "settledBy": r["settled_by"], "createdAt": r["created_at"]}
@@ -119,4 +121,36 @@ def notifications(conn: sqlite3.Connection, state: str = "", limit: int = 200) -
                     "requestNo": n["request_no"], "state": n["state"], "attempts": n["attempts"],
                     "nextAttemptAt": n["next_attempt_at"], "createdAt": n["created_at"],
                     "deliveredAt": n["delivered_at"], "payload": json.loads(n["payload"]), "history": attempts})
+    return out
+
+
+def request_log(conn: sqlite3.Connection, *, platform_no: str = "", query: str = "", outcome: str = "",
+                limit: int = 200) -> list[dict]:
+    """The latest requests the bank holds, newest first, each with its answer's code and message.
+
+    ``query`` matches requestNo, serviceName or userNo; ``outcome`` is ``ok``, ``refused`` or
+    ``pending``. The console's request-log page reads only this function.
+    """
+    where: list[str] = []
+    args: list[object] = []
+    if platform_no:
+        where.append("platform_no = ?")
+        args.append(platform_no)
+    if query:
+        where.append("(request_no LIKE ? OR service_name LIKE ? OR user_no LIKE ?)")
+        args += [f"%{query}%"] * 3
+    status = {"ok": codes.STATUS_SUCCESS, "refused": codes.STATUS_FAILURE, "pending": codes.STATUS_PROCESSING}
+    if outcome in status:
+        where.append("status = ?")
+        args.append(status[outcome])
+    sql = ("SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY created_at DESC, rowid DESC LIMIT ?")
+    out = []
+    for r in conn.execute(sql, (*args, limit)):
+        resp = envelope.loads(r["resp_data"]) if r["resp_data"] else {}
+        out.append({"platformNo": r["platform_no"], "requestNo": r["request_no"], "serviceName": r["service_name"],
+                    "status": r["status"], "respCode": r["resp_code"], "respMsg": str(resp.get("respMsg", "")),
+                    "bizType": r["biz_type"], "userNo": r["user_no"], "amount": r["amount"],
+                    "commission": r["commission"], "createdAt": r["created_at"], "finishedAt": r["finished_at"],
+                    "payload": json.loads(r["payload"]), "respData": resp or None})
     return out

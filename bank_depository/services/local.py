@@ -115,7 +115,9 @@ def search_cards(conn: sqlite3.Connection, query: dict, page_no: str, page_size:
         ("bankCode", envelope.dumps(r["bank_code"])), ("bankName", envelope.dumps(r["bank_name"])),
         ("cardNumber", envelope.dumps(r["card_number"])), ("password", "null")]) for r in rows) + "]"
     # PageVO.isFirst() is !(pageNo > 0) while pages count from 1: false on every page, as the original says.
-    page = _object([("content", content), ("total", str(total)), ("pageNo", str(number)), ("pageSize", str(size)),
+    # PageVO.total is a Java long: that ToStringSerializer writes it as a string too; the ints stay numbers.
+    page = _object([("content", content), ("total", envelope.dumps(str(total))), ("pageNo", str(number)),
+                    ("pageSize", str(size)),
                     ("first", "false"), ("totalPage", str(-(-total // size))), ("contentSize", str(len(rows)))])
     return legacy.local_response(page)
 

@@ -18,7 +18,7 @@ from typing import Optional
 from ..clock import iso
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
-from ..protocol import codes, envelope, legacy, services as svc, signing
+from ..protocol import codes, envelope, profiles, services as svc, signing
 from ..storage import db
 from . import direct, queries
 from .context import BankContext, Platform
@@ -48,16 +48,9 @@ def error_body(ctx: BankContext, code: str, detail: str, request_no: str = "",
 
 
 def answer(ctx: BankContext, platform: Platform, text: str, service: str = "", payload: Optional[dict] = None) -> str:
-    """The signed body for a respData text, in the platform's wire profile.
-
-    Modern: that exact text, signed. Legacy: the original's semantics and key
-    order (:func:`bank_depository.protocol.legacy.resp_data`), derived from the
-    stored text each time, so a replay is the same bytes.
-    """
-    if platform.profile == legacy.PROFILE:
-        data = legacy.resp_data(envelope.loads(text), service, payload)
-        return legacy.response_body(data, ctx.private_key, platform.algorithm)
-    return envelope.sign_response(text, ctx.private_key, platform.algorithm)
+    """The signed body for a respData text, in the platform's wire profile (derived from the
+    stored text each time, so a replay is the same bytes)."""
+    return platform.profile.response_body(text, ctx.private_key, platform.algorithm, service, payload)
 
 
 def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str, request_no: str = "",
@@ -121,7 +114,9 @@ def _record_refusal(ctx: BankContext, exc: envelope.EnvelopeError, platform: Pla
 
 def refusal_body(ctx: BankContext, exc: envelope.EnvelopeError) -> str:
     """The signed answer to an envelope refused by :func:`authenticate`."""
-    return exc.body if exc.body is not None else error_body(ctx, exc.code, exc.detail, exc.request_no)
+    if exc.body is not None:
+        return exc.body
+    return profiles.MODERN.envelope_error_body(ctx.private_key, exc.code, exc.detail, exc.request_no)
 
 
 def differing_field(stored_service: str, stored_payload: str, service: str, request: envelope.SignedRequest,
@@ -166,6 +161,9 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
                               (platform.platform_no, request_no)).fetchone()
         if stored is not None:
             text = stored["resp_data"]
+            if stored["service_name"] != service and platform.profile.replays_across_services:
+                # As the original: a known requestNo answers its stored response, whatever the service.
+                service, payload = stored["service_name"], envelope.loads(stored["payload"])
             # Same payload means same service and same JSON values; spacing and key order do not count.
             field = differing_field(stored["service_name"], stored["payload"], service, request, payload)
             if field:
@@ -176,7 +174,7 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
                 text = envelope.dumps(resp_data(request_no, codes.SUCCESS, "处理中", codes.STATUS_PROCESSING))
             return Outcome(answer(ctx, platform, text, service, payload), request_no, service, replayed=True)
         now = ctx.clock.now()
-        tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations)
+        tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations, platform.profile)
         try:
             with db.savepoint(conn, "handler"):
                 extra = direct.HANDLERS[service](tx, Payload(payload))

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..clock import iso
 from ..domain import ledger
+from ..protocol import profiles
 from ..storage import ledger as ledger_sql
 
 
@@ -19,6 +20,8 @@ class Tx:
     service: str
     now: dt.datetime
     password_iterations: int = 120_000
+    #: The platform's wire profile: its role and project-status policies apply to this request.
+    profile: profiles.WireProfile = profiles.MODERN
     #: What the check file needs about this request (biz_type, user_no, counterparty, amount, commission).
     record: dict[str, Any] = field(default_factory=dict)
 

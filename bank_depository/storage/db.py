@@ -1,9 +1,13 @@
 """Connections and transactions for the bank's embedded SQLite database.
 
-Every state change runs inside :func:`transaction`, which opens
+Every request's state change runs inside :func:`transaction`, which opens
 ``BEGIN IMMEDIATE`` so that concurrent writers (threads or worker processes)
 serialise on the database lock, and commits or rolls back as one unit.
-Nothing else in the bank commits.
+A few writers outside a request own their transaction: the clock
+(``clock.PersistentClock.set`` in ``BEGIN IMMEDIATE``; ``freeze`` and the app's
+start-up settings are single autocommitted statements) and the fault rules
+(``faults``, ``BEGIN IMMEDIATE``); the check file's read snapshot
+(``services.checkfile.snapshot``) is a read-only ``BEGIN`` … ``COMMIT``.
 """
 from __future__ import annotations
 
@@ -33,6 +37,14 @@ def connect(path: Union[str, Path]) -> sqlite3.Connection:
         # lose the last commits, which a simulator accepts for speed.
         conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an ``INSERT`` just created (sqlite3 types it Optional; after an INSERT it is set)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return rowid
 
 
 def init_schema(conn: sqlite3.Connection, package: str = "bank_depository.storage") -> None:

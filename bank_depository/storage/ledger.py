@@ -11,14 +11,15 @@ import sqlite3
 from ..domain import ledger
 from ..domain.errors import BankError
 from ..protocol import codes
+from . import db
 
 
 def ensure_account(conn: sqlite3.Connection, code: str, kind: str, owner: str = "") -> int:
     row = conn.execute("SELECT id FROM accounts WHERE code = ?", (code,)).fetchone()
     if row:
-        return row[0]
-    return conn.execute("INSERT INTO accounts (code, kind, owner) VALUES (?, ?, ?)",
-                        (code, kind, owner)).lastrowid
+        return int(row[0])
+    return db.inserted_id(conn.execute("INSERT INTO accounts (code, kind, owner) VALUES (?, ?, ?)",
+                                       (code, kind, owner)))
 
 
 def balance(conn: sqlite3.Connection, code: str) -> int:
@@ -39,11 +40,11 @@ def post(conn: sqlite3.Connection, entry: ledger.Entry, now_iso: str) -> int:
         if row["kind"] != "funding" and row["balance"] + delta < 0:
             short = codes.BANK_CARD_BALANCE_NOT_ENOUGH if row["kind"] == "card" else codes.BALANCE_NOT_ENOUGH
             raise BankError(short, f"{code} holds {row['balance']} fen, needs {-delta}")
-    entry_id = conn.execute(
+    entry_id = db.inserted_id(conn.execute(
         "INSERT INTO entries (platform_no, request_no, service, biz_type, memo, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (entry.platform_no, entry.request_no, entry.service, entry.biz_type, entry.memo, now_iso),
-    ).lastrowid
+    ))
     conn.executemany("INSERT INTO postings (entry_id, account_id, amount) VALUES (?, ?, ?)",
                      [(entry_id, ids[code], amount) for code, amount in entry.postings])
     conn.executemany("UPDATE accounts SET balance = balance + ? WHERE id = ?",

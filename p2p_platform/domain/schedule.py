@@ -237,7 +237,7 @@ def _is_int(value: object) -> bool:
 
 
 def _check_amount(name: str, value: object) -> None:
-    if not _is_int(value):
+    if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"{name} must be an integer number of fen, got {value!r}")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")

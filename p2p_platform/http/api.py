@@ -9,7 +9,7 @@ from bank_depository.protocol import strictjson
 
 from ..clock import parse
 from ..domain.errors import PlatformError, bad
-from ..services import claims, consumer, jobs, reconcile, repayment, transactions
+from ..services import agent, claims, consumer, daily, lending, projects, reconcile, recovery, repayment
 
 bp = Blueprint("api", __name__)
 
@@ -39,8 +39,7 @@ def register_user():
 
 @bp.get("/api/users")
 def list_users():
-    rows = _ctx().store.all("SELECT user_no FROM users ORDER BY created_at, username")
-    return jsonify([consumer.user_view(_ctx(), r["user_no"], with_bank=False) for r in rows])
+    return jsonify(consumer.users_view(_ctx()))
 
 
 @bp.get("/api/users/<user_no>")
@@ -65,39 +64,38 @@ def withdraw(user_no: str):
 
 @bp.post("/api/projects")
 def create_project():
-    return jsonify(transactions.create_project(_ctx(), _body())), 201
+    return jsonify(projects.create_project(_ctx(), _body())), 201
 
 
 @bp.get("/api/projects")
 def list_projects():
-    rows = _ctx().store.all("SELECT project_no FROM projects ORDER BY created_at, name")
-    return jsonify([transactions.project_view(_ctx(), r["project_no"]) for r in rows])
+    return jsonify(projects.projects_view(_ctx()))
 
 
 @bp.get("/api/projects/<project_no>")
 def show_project(project_no: str):
-    return jsonify(transactions.project_view(_ctx(), project_no, detail=True))
+    return jsonify(projects.project_view(_ctx(), project_no, detail=True))
 
 
 @bp.post("/api/projects/<project_no>/approve")
 def approve_project(project_no: str):
-    return jsonify(transactions.approve_project(_ctx(), project_no))
+    return jsonify(projects.approve_project(_ctx(), project_no))
 
 
 @bp.post("/api/projects/<project_no>/reject")
 def reject_project(project_no: str):
-    return jsonify(transactions.miscarry(_ctx(), project_no))
+    return jsonify(projects.miscarry(_ctx(), project_no))
 
 
 @bp.post("/api/projects/<project_no>/tenders")
 def tender(project_no: str):
     data = _body()
-    return jsonify(transactions.tender(_ctx(), project_no, str(data.get("userNo", "")), data.get("amount"))), 201
+    return jsonify(projects.tender(_ctx(), project_no, str(data.get("userNo", "")), data.get("amount"))), 201
 
 
 @bp.post("/api/projects/<project_no>/loan")
 def approve_loan(project_no: str):
-    return jsonify(transactions.approve_loan(_ctx(), project_no, _body().get("commission")))
+    return jsonify(lending.approve_loan(_ctx(), project_no, _body().get("commission")))
 
 
 @bp.post("/api/claims")
@@ -107,8 +105,7 @@ def list_claim():
 
 @bp.get("/api/claims")
 def claims_list():
-    rows = _ctx().store.all("SELECT claim_no FROM claims ORDER BY created_at, claim_no")
-    return jsonify([claims.claim_view(_ctx(), r["claim_no"]) for r in rows])
+    return jsonify(claims.claims_view(_ctx()))
 
 
 @bp.get("/api/claims/<claim_no>")
@@ -140,12 +137,7 @@ def records():
     status = request.args.get("status")
     if status is not None and status not in ("0", "1", "2"):
         raise bad("status is 0 (unsynced), 1 (synced) or 2 (failed)")
-    sql = "SELECT * FROM depository_records" + (" WHERE status = ?" if status is not None else "") + \
-        " ORDER BY created_at, request_no"
-    rows = _ctx().store.all(sql, (int(status),) if status is not None else ())
-    return jsonify([{k: r[k] for k in ("request_no", "service_name", "object_type", "object_id", "status",
-                                       "resp_code", "attempts", "last_error", "created_at", "confirmed_at")}
-                    for r in rows])
+    return jsonify(agent.records_view(_ctx(), int(status) if status is not None else None))
 
 
 @bp.post("/api/jobs/repayments")
@@ -155,12 +147,12 @@ def run_repayments():
 
 @bp.post("/api/jobs/recover")
 def run_recover():
-    return jsonify(jobs.recover(_ctx()))
+    return jsonify(recovery.recover(_ctx()))
 
 
 @bp.post("/api/jobs/daily")
 def run_daily():
-    return jsonify(jobs.daily(_ctx()))
+    return jsonify(daily.daily(_ctx()))
 
 
 @bp.post("/api/reconciliations")

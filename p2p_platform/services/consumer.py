@@ -1,23 +1,29 @@
 """Consumers: platform users, and the gateway flows that open, fund and drain
 their depository accounts. The platform never holds a balance; it asks the bank.
 
-Invariant guarded: each bank notification is verified, applied once (by
-service and requestNo) and acknowledged; applying is idempotent, so a
-notification and a QUERY_TRANSACTION recovery can both arrive safely.
+Invariant guarded: each bank notification is verified, deduplicated (by
+service and requestNo) and acknowledged; it settles its record through the
+agent, which applies the registered outcome once, so a notification and a
+QUERY_TRANSACTION recovery can both arrive safely.
 """
 from __future__ import annotations
 
 import json
 import re
 
-from bank_depository.protocol import codes, services as svc
+from bank_depository.protocol import services as svc
 from bank_depository.protocol.envelope import EnvelopeError
 from bank_depository.protocol.money import AmountError, format_fen, parse_yuan
 
 from ..bank_client import GatewayRequest, OutcomeUnknown
 from ..domain.errors import PlatformError, bad, not_found
+from ..domain.states import PaymentStatus, RecordStatus, UserStatus
+from ..storage import payments, records, users
+from ..storage.records import Record
+from ..storage.users import User
 from . import agent
 from .context import PlatformContext
+from .registry import Handler, OutcomeRegistry
 
 ROLES = {"borrower": "B", "investor": "I", "B": "B", "I": "I"}
 
@@ -29,8 +35,8 @@ def money(value, field: str = "amount", allow_zero: bool = False) -> int:
         raise bad(str(exc)) from None
 
 
-def user(ctx: PlatformContext, user_no: str):
-    row = ctx.store.one("SELECT * FROM users WHERE user_no = ? OR username = ?", (user_no, user_no))
+def user(ctx: PlatformContext, user_no: str) -> User:
+    row = users.get(ctx.store.conn(), user_no)
     if row is None:
         raise not_found(f"user {user_no}")
     return row
@@ -49,51 +55,48 @@ def register(ctx: PlatformContext, data: dict) -> dict:
         raise bad("username must be 1-64 letters, digits, '.', '_' or '-'")
     user_no = ctx.ids.new("USR")
     with ctx.store.write() as conn:
-        if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
+        if users.username_taken(conn, username):
             raise PlatformError("USER_EXISTS", f"username {username} is taken", 409)
-        conn.execute("INSERT INTO users (user_no, username, role, fullname, id_number, mobile, card_number, created_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (user_no, username, role, str(data["fullname"]).strip(), str(data["idNumber"]).strip().upper(),
-                      str(data["mobile"]).strip(), str(data["cardNumber"]).strip(), ctx.now_iso()))
+        users.insert(conn, user_no, username, role, str(data["fullname"]).strip(),
+                     str(data["idNumber"]).strip().upper(), str(data["mobile"]).strip(),
+                     str(data["cardNumber"]).strip(), ctx.now_iso())
     return user_view(ctx, user_no, with_bank=False)
 
 
 def open_account(ctx: PlatformContext, user_no: str) -> GatewayRequest:
     u = user(ctx, user_no)
-    if u["status"] == "OPEN":
-        raise PlatformError("ALREADY_OPEN", f"{u['username']} already has a depository account", 409)
-    if u["status"] == "OPENING" and u["open_request_no"]:
-        row = ctx.store.one("SELECT * FROM depository_records WHERE request_no = ?", (u["open_request_no"],))
-        if row and row["status"] == agent.UNSYNCED:  # the same intent: show the same bank page again
-            return ctx.bank.gateway_request(svc.PERSONAL_REGISTER, json.loads(row["payload"]))
-    payload = {"requestNo": ctx.ids.new("REQ"), "userNo": u["user_no"], "fullname": u["fullname"],
-               "idNumber": u["id_number"], "mobile": u["mobile"], "cardNumber": u["card_number"], "role": u["role"],
+    if u.status == UserStatus.OPEN:
+        raise PlatformError("ALREADY_OPEN", f"{u.username} already has a depository account", 409)
+    if u.status == UserStatus.OPENING and u.open_request_no:
+        rec = records.get(ctx.store.conn(), u.open_request_no)
+        if rec and rec.status == RecordStatus.UNSYNCED:  # the same intent: show the same bank page again
+            return ctx.bank.gateway_request(svc.PERSONAL_REGISTER, json.loads(rec.payload))
+    payload = {"requestNo": ctx.ids.new("REQ"), "userNo": u.user_no, "fullname": u.fullname,
+               "idNumber": u.id_number, "mobile": u.mobile, "cardNumber": u.card_number, "role": u.role,
                "callbackUrl": ctx.callback_url(1)}
     with ctx.store.write() as conn:
-        agent.record(conn, ctx, svc.PERSONAL_REGISTER, payload, object_type="USER", object_id=u["user_no"],
-                     user_no=u["user_no"])
-        conn.execute("UPDATE users SET status = 'OPENING', open_request_no = ? WHERE user_no = ?",
-                     (payload["requestNo"], u["user_no"]))
+        agent.record(conn, ctx, svc.PERSONAL_REGISTER, payload, object_type="USER", object_id=u.user_no,
+                     user_no=u.user_no)
+        users.start_opening(conn, u.user_no, payload["requestNo"])
     return ctx.bank.gateway_request(svc.PERSONAL_REGISTER, payload)
 
 
-def _open_user(ctx: PlatformContext, user_no: str):
+def _open_user(ctx: PlatformContext, user_no: str) -> User:
     u = user(ctx, user_no)
-    if u["status"] != "OPEN":
-        raise PlatformError("ACCOUNT_NOT_OPEN", f"{u['username']} has no depository account yet", 409)
+    if u.status != UserStatus.OPEN:
+        raise PlatformError("ACCOUNT_NOT_OPEN", f"{u.username} has no depository account yet", 409)
     return u
 
 
 def recharge(ctx: PlatformContext, user_no: str, amount_text) -> GatewayRequest:
     u = _open_user(ctx, user_no)
     amount = money(amount_text)
-    payload = {"requestNo": ctx.ids.new("REQ"), "userNo": u["user_no"], "amount": format_fen(amount),
+    payload = {"requestNo": ctx.ids.new("REQ"), "userNo": u.user_no, "amount": format_fen(amount),
                "callbackUrl": ctx.callback_url(2)}
     with ctx.store.write() as conn:
         agent.record(conn, ctx, svc.RECHARGE, payload, object_type="RECHARGE", object_id=payload["requestNo"],
-                     amount=amount, user_no=u["user_no"])
-        conn.execute("INSERT INTO recharges (request_no, user_no, amount, created_at) VALUES (?, ?, ?, ?)",
-                     (payload["requestNo"], u["user_no"], amount, ctx.now_iso()))
+                     amount=amount, user_no=u.user_no)
+        payments.insert_recharge(conn, payload["requestNo"], u.user_no, amount, ctx.now_iso())
     return ctx.bank.gateway_request(svc.RECHARGE, payload)
 
 
@@ -103,17 +106,16 @@ def withdraw(ctx: PlatformContext, user_no: str, amount_text) -> GatewayRequest:
     commission = ctx.settings.withdraw_commission
     if commission >= amount:
         raise bad(f"a withdrawal must exceed the fee of {format_fen(commission)}")
-    available = bank_balances(ctx, u["user_no"])["available"]
+    available = bank_balances(ctx, u.user_no)["available"]
     if available < amount:
         raise PlatformError("BALANCE_NOT_ENOUGH", f"available {format_fen(available)}, asked {format_fen(amount)}", 409)
-    payload = {"requestNo": ctx.ids.new("REQ"), "userNo": u["user_no"], "amount": format_fen(amount),
-               "commission": format_fen(commission), "cardNumber": u["card_number"], "mobile": u["mobile"],
+    payload = {"requestNo": ctx.ids.new("REQ"), "userNo": u.user_no, "amount": format_fen(amount),
+               "commission": format_fen(commission), "cardNumber": u.card_number, "mobile": u.mobile,
                "callbackUrl": ctx.callback_url(3)}
     with ctx.store.write() as conn:
         agent.record(conn, ctx, svc.WITHDRAW, payload, object_type="WITHDRAW", object_id=payload["requestNo"],
-                     amount=amount, commission=commission, user_no=u["user_no"])
-        conn.execute("INSERT INTO withdrawals (request_no, user_no, amount, commission, created_at)"
-                     " VALUES (?, ?, ?, ?, ?)", (payload["requestNo"], u["user_no"], amount, commission, ctx.now_iso()))
+                     amount=amount, commission=commission, user_no=u.user_no)
+        payments.insert_withdrawal(conn, payload["requestNo"], u.user_no, amount, commission, ctx.now_iso())
     return ctx.bank.gateway_request(svc.WITHDRAW, payload)
 
 
@@ -131,32 +133,42 @@ def bank_balances(ctx: PlatformContext, user_no: str) -> dict:
 
 def user_view(ctx: PlatformContext, user_no: str, with_bank: bool = True) -> dict:
     u = user(ctx, user_no)
-    out = {"userNo": u["user_no"], "username": u["username"], "role": u["role"], "fullname": u["fullname"],
-           "status": u["status"], "createdAt": u["created_at"]}
-    if with_bank and u["status"] == "OPEN":
-        b = bank_balances(ctx, u["user_no"])
+    out = {"userNo": u.user_no, "username": u.username, "role": u.role, "fullname": u.fullname,
+           "status": u.status, "createdAt": u.created_at}
+    if with_bank and u.status == UserStatus.OPEN:
+        b = bank_balances(ctx, u.user_no)
         out.update(available=format_fen(b["available"]), frozen=format_fen(b["frozen"]))
     return out
 
 
-# -- applying outcomes (from a notification or a recovery query) ----------
+# -- outcomes (applied by the agent when the record settles: reply, query or notification) --------
+def _opened(conn, ctx: PlatformContext, rec: Record, data: dict) -> None:
+    users.finish_opening(conn, rec.object_id, rec.request_no, UserStatus.OPEN)
+
+
+def _not_opened(conn, ctx: PlatformContext, rec: Record, data: dict) -> None:
+    users.finish_opening(conn, rec.object_id, rec.request_no, UserStatus.FAILED)
+
+
+def _payment(target: PaymentStatus) -> Handler:
+    def apply(conn, ctx: PlatformContext, rec: Record, data: dict) -> None:
+        payments.finish(conn, rec.object_type, rec.request_no, target, ctx.now_iso())
+    return apply
+
+
+def register_outcomes(registry: OutcomeRegistry) -> None:
+    registry.register("USER", svc.PERSONAL_REGISTER, on_success=_opened, on_refusal=_not_opened)
+    for service in (svc.RECHARGE, svc.WITHDRAW):   # their records' object_type is the service name
+        registry.register(service, service, on_success=_payment(PaymentStatus.SUCCESS),
+                          on_refusal=_payment(PaymentStatus.FAIL))
+
+
 def apply_outcome(conn, ctx: PlatformContext, service: str, request_no: str, data: dict) -> bool:
-    """Apply a final gateway outcome once; returns False when the request is not ours."""
-    row = conn.execute("SELECT * FROM depository_records WHERE request_no = ?", (request_no,)).fetchone()
-    if row is None or row["service_name"] != service:
+    """Settle a gateway record with its final outcome (applied once); False when the request is not ours."""
+    rec = records.get(conn, request_no)
+    if rec is None or rec.service_name != service:
         return False
-    agent.settle(ctx, request_no, data, conn=conn)
-    ok = data.get("respCode") == codes.SUCCESS
-    now = ctx.now_iso()
-    if service == svc.PERSONAL_REGISTER:
-        conn.execute("UPDATE users SET status = ? WHERE user_no = ? AND open_request_no = ? AND status = 'OPENING'",
-                     ("OPEN" if ok else "FAILED", row["object_id"], request_no))
-    elif service == svc.RECHARGE:
-        conn.execute("UPDATE recharges SET status = ?, finished_at = ? WHERE request_no = ? AND status = 'PENDING'",
-                     ("SUCCESS" if ok else "FAIL", now, request_no))
-    elif service == svc.WITHDRAW:
-        conn.execute("UPDATE withdrawals SET status = ?, finished_at = ? WHERE request_no = ? AND status = 'PENDING'",
-                     ("SUCCESS" if ok else "FAIL", now, request_no))
+    agent.settle(conn, ctx, request_no, data)
     return True
 
 
@@ -171,10 +183,10 @@ def receive_notification(ctx: PlatformContext, fields) -> str:
         return f"REJECTED: unexpected notification {service}"
     data = {k: (str(v) if not isinstance(v, (int, str)) else v) for k, v in payload.items()}
     with ctx.store.write() as conn:
-        seen = conn.execute("UPDATE notifications_seen SET times = times + 1 WHERE service_name = ? AND request_no = ?",
-                            (service, request_no)).rowcount
-        if not seen:
-            conn.execute("INSERT INTO notifications_seen (service_name, request_no, received_at) VALUES (?, ?, ?)",
-                         (service, request_no, ctx.now_iso()))
+        if payments.first_sight(conn, service, request_no, ctx.now_iso()):
             apply_outcome(conn, ctx, service, request_no, data)
     return "OK"
+
+
+def users_view(ctx: PlatformContext) -> list[dict]:
+    return [user_view(ctx, user_no, with_bank=False) for user_no in users.all_user_nos(ctx.store.conn())]

@@ -1,4 +1,5 @@
-"""What the platform's use cases share: store, clock, bank client, settings, ids."""
+"""What the platform's use cases share: store, clock, bank client, settings, ids,
+and the outcome registry the depository agent applies when a record settles."""
 from __future__ import annotations
 
 import random
@@ -11,6 +12,7 @@ from typing import Optional
 from ..bank_client import BankClient
 from ..clock import PlatformClock
 from ..storage.db import Store
+from .registry import OutcomeRegistry
 
 
 class IdGenerator:
@@ -46,6 +48,7 @@ class PlatformContext:
     bank: BankClient
     settings: Settings = field(default_factory=Settings)
     ids: IdGenerator = field(default_factory=IdGenerator)
+    outcomes: OutcomeRegistry = field(default_factory=OutcomeRegistry)   # wiring.outcomes() in the app
 
     def now_iso(self) -> str:
         return self.clock.now().isoformat(timespec="microseconds")

@@ -26,13 +26,14 @@ import os
 import tempfile
 from collections import defaultdict
 
-from bank_depository.protocol import services as svc
+from bank_depository.protocol import codes, services as svc
 from bank_depository.protocol.checkfile import COLUMNS, TOTALS
 from bank_depository.protocol.money import format_fen, parse_yuan
 
 from ..bank_client import CheckfileDownload, CheckfileUnverified, OutcomeUnknown
 from ..domain.errors import PlatformError
-from . import agent, consumer, jobs
+from ..storage import recon, records, users
+from . import agent, consumer, recovery
 from .context import PlatformContext
 
 MONEY = tuple(sorted(svc.MONEY_SERVICES))
@@ -48,9 +49,9 @@ def reconcile(ctx: PlatformContext, day: dt.date, *, auto_resolve: bool = True, 
     """Reconcile one business date; the balance check compares balances as they are now."""
     resolved = []
     if auto_resolve:
-        before = {r["request_no"] for r in ctx.store.all("SELECT request_no FROM depository_records WHERE status = 0")}
-        jobs.recover(ctx)
-        after = {r["request_no"] for r in ctx.store.all("SELECT request_no FROM depository_records WHERE status = 0")}
+        before = records.unsynced_request_nos(ctx.store.conn())
+        recovery.recover(ctx)
+        after = records.unsynced_request_nos(ctx.store.conn())
         resolved = sorted(before - after)
     breaks: list[dict] = []
     handle, path = tempfile.mkstemp(prefix="wanxin-recon-", suffix=".sqlite")
@@ -66,9 +67,7 @@ def reconcile(ctx: PlatformContext, day: dt.date, *, auto_resolve: bool = True, 
               "summary": {kind: sum(1 for b in breaks if b["kind"] == kind) for kind in KINDS}}
     if store:
         with ctx.store.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO reconciliations (business_date, created_at, clean, report)"
-                         " VALUES (?, ?, ?, ?)", (day.isoformat(), ctx.now_iso(), int(not breaks),
-                                                 json.dumps(report, ensure_ascii=False)))
+            recon.save_report(conn, day.isoformat(), ctx.now_iso(), not breaks, json.dumps(report, ensure_ascii=False))
     return report
 
 
@@ -85,106 +84,84 @@ def _open(ctx: PlatformContext, day: dt.date) -> CheckfileDownload:
 def _load(ctx: PlatformContext, conn, day: dt.date, breaks: list) -> dict:
     """Stream the verified check file into ``recon.lines``; the bank's side of the report."""
     with _open(ctx, day) as download:
-        try:
-            rows = csv.reader(download.lines())
-            head = [next(rows, None) for _ in range(3)]
-            count = total = commission = 0
-            batch = []
-            for row in rows:
-                amount, fee = parse_yuan(row[5], allow_zero=True), parse_yuan(row[6], allow_zero=True)
-                count += 1
-                total += amount
-                commission += fee
-                batch.append((row[0], row[1], row[2], row[3], amount, fee))
-                if len(batch) >= BATCH:
-                    _insert(conn, batch)
-            _insert(conn, batch)
-        except CheckfileUnverified as exc:
-            raise PlatformError("CHECKFILE_UNVERIFIED", str(exc), 502) from None
-        except OutcomeUnknown as exc:
-            raise PlatformError("BANK_UNAVAILABLE", f"could not download the check file: {exc}", 503) from None
-        except (ValueError, IndexError, csv.Error) as exc:
-            raise PlatformError("CHECKFILE_MALFORMED", f"the check file has a line the platform cannot read: {exc}",
-                                502) from None
-    totals = head[1] if head[0] == list(TOTALS) and head[2] == list(COLUMNS) and head[1] \
-        and len(head[1]) == len(TOTALS) else None
-    said = dict(zip(TOTALS, totals)) if totals else {}
-    try:
-        header = (int(said["count"]), parse_yuan(said["totalAmount"], allow_zero=True),
-                  parse_yuan(said["totalCommission"], allow_zero=True))
-    except (KeyError, ValueError):
-        header = None
-    if header is None or said["fileDate"] != day.isoformat() or said["platformNo"] != ctx.settings.platform_no:
+        head, counted = _stream(conn, download)
+    header = _header(head)
+    platform_no = ctx.settings.platform_no
+    if header is None or header[3] != day.isoformat() or header[4] != platform_no:
         breaks.append({"kind": "control_totals", "detail": "the check file's header is malformed or not for"
-                       f" {ctx.settings.platform_no} on {day.isoformat()}"})
-    elif header != (count, total, commission):
+                       f" {platform_no} on {day.isoformat()}"})
+    elif header[:3] != counted:
         breaks.append({"kind": "control_totals",
                        "detail": f"header says {header[0]} lines / {format_fen(header[1])} / {format_fen(header[2])},"
-                                 f" file has {count} / {format_fen(total)} / {format_fen(commission)}"
+                                 f" file has {counted[0]} / {format_fen(counted[1])} / {format_fen(counted[2])}"
                                  " (count / amount / commission)"})
-    return {"count": header[0] if header else count, "totalAmount": format_fen(header[1] if header else total),
-            "totalCommission": format_fen(header[2] if header else commission),
+    count, total, commission = header[:3] if header else counted
+    return {"count": count, "totalAmount": format_fen(total), "totalCommission": format_fen(commission),
             "closed": download.verified.closed if download.verified else None}
 
 
-def _insert(conn, batch: list) -> None:
-    """One batch into the scratch table, as one transaction of the scratch file only (the
-    platform's own tables are not touched, and nothing is held open while the socket is read)."""
-    conn.execute("BEGIN")
+def _stream(conn, download: CheckfileDownload) -> tuple[list, tuple[int, int, int]]:
+    """The file's three head rows, and (count, amount, commission) of its lines, inserted in batches."""
     try:
-        conn.executemany("INSERT INTO recon.lines VALUES (?, ?, ?, ?, ?, ?)", batch)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    batch.clear()
+        rows = csv.reader(download.lines())
+        head = [next(rows, None) for _ in range(3)]
+        count = total = commission = 0
+        batch: list[tuple] = []
+        for row in rows:
+            amount, fee = parse_yuan(row[5], allow_zero=True), parse_yuan(row[6], allow_zero=True)
+            count, total, commission = count + 1, total + amount, commission + fee
+            batch.append((row[0], row[1], row[2], row[3], amount, fee))
+            if len(batch) >= BATCH:
+                recon.insert_lines(conn, batch)
+        recon.insert_lines(conn, batch)
+    except CheckfileUnverified as exc:
+        raise PlatformError("CHECKFILE_UNVERIFIED", str(exc), 502) from None
+    except OutcomeUnknown as exc:
+        raise PlatformError("BANK_UNAVAILABLE", f"could not download the check file: {exc}", 503) from None
+    except (ValueError, IndexError, csv.Error) as exc:
+        raise PlatformError("CHECKFILE_MALFORMED", f"the check file has a line the platform cannot read: {exc}",
+                            502) from None
+    return head, (count, total, commission)
+
+
+def _header(head: list) -> tuple[int, int, int, str, str] | None:
+    """(count, amount, commission, fileDate, platformNo) the file's header states, or None if malformed."""
+    if head[0] != list(TOTALS) or head[2] != list(COLUMNS) or not head[1] or len(head[1]) != len(TOTALS):
+        return None
+    said = dict(zip(TOTALS, head[1]))
+    try:
+        return (int(said["count"]), parse_yuan(said["totalAmount"], allow_zero=True),
+                parse_yuan(said["totalCommission"], allow_zero=True), said["fileDate"], said["platformNo"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _match(ctx: PlatformContext, day: dt.date, path: str, breaks: list) -> tuple[dict, dict]:
     conn = ctx.store.conn()
-    conn.execute("ATTACH DATABASE ? AS recon", (path,))
-    try:
-        # A throw-away file: no journal, no fsync.
-        conn.execute("PRAGMA recon.journal_mode = OFF")
-        conn.execute("PRAGMA recon.synchronous = OFF")
-        conn.execute("CREATE TABLE recon.lines (request_no TEXT, service TEXT, biz_type TEXT, user_no TEXT,"
-                     " amount INTEGER, commission INTEGER)")
+    with recon.scratch(conn, path):
         bank = _load(ctx, conn, day, breaks)
-        conn.execute("CREATE INDEX recon.lines_no ON lines (request_no)")
-        q = lambda sql, args=(): conn.execute(sql, args).fetchall()  # noqa: E731
-        for r in q("SELECT request_no, COUNT(*) n FROM recon.lines GROUP BY request_no HAVING n > 1"):
-            breaks.append({"kind": "duplicate", "requestNo": r[0], "detail": f"listed {r[1]} times by the bank"})
-        for r in q("SELECT l.request_no, l.service, l.user_no FROM recon.lines l LEFT JOIN main.depository_records d"
-                   " ON d.request_no = l.request_no WHERE d.request_no IS NULL"):
-            breaks.append({"kind": "missing_at_platform", "requestNo": r[0], "service": r[1], "userNo": r[2],
-                           "detail": "the bank moved money the platform has no record of"})
-        for r in q("SELECT l.request_no, l.service, d.user_no, d.status FROM recon.lines l JOIN main.depository_records d"
-                   " ON d.request_no = l.request_no WHERE d.status <> 1"):
-            state = {0: "still waiting (unsynced)", 2: "failed"}[r[3]]
-            breaks.append({"kind": "status_mismatch", "requestNo": r[0], "service": r[1], "userNo": r[2],
+        recon.index_lines(conn)
+        for request_no, times in recon.duplicates(conn):
+            breaks.append({"kind": "duplicate", "requestNo": request_no, "detail": f"listed {times} times by the bank"})
+        for request_no, service, user_no in recon.unknown_to_platform(conn):
+            breaks.append({"kind": "missing_at_platform", "requestNo": request_no, "service": service,
+                           "userNo": user_no, "detail": "the bank moved money the platform has no record of"})
+        for request_no, service, user_no, status in recon.not_synced_here(conn):
+            state = {recon.UNSYNCED: "still waiting (unsynced)", recon.FAILED: "failed"}[status]
+            breaks.append({"kind": "status_mismatch", "requestNo": request_no, "service": service, "userNo": user_no,
                            "detail": f"bank SUCCESS, platform {state}"})
-        for r in q("SELECT l.request_no, l.service, d.user_no, l.amount, d.amount, l.commission, d.commission"
-                   " FROM recon.lines l JOIN main.depository_records d ON d.request_no = l.request_no"
-                   " WHERE d.status = 1 AND (l.amount <> d.amount OR l.commission <> d.commission)"):
+        for r in recon.amounts_differ(conn):
             breaks.append({"kind": "amount_mismatch", "requestNo": r[0], "service": r[1], "userNo": r[2],
                            "detail": f"bank {format_fen(r[3])}/{format_fen(r[5])}, platform"
                                      f" {format_fen(r[4])}/{format_fen(r[6])} (amount/commission)"})
-        marks = ", ".join("?" * len(MONEY))
-        candidates = q(f"SELECT d.request_no, d.service_name, d.user_no FROM main.depository_records d LEFT JOIN"
-                       f" recon.lines l ON l.request_no = d.request_no WHERE d.status = 1 AND d.service_name IN"
-                       f" ({marks}) AND substr(d.confirmed_at, 1, 10) = ? AND l.request_no IS NULL",
-                       (*MONEY, day.isoformat()))
-        for r in candidates:
-            known = agent.query(ctx, r[0])  # finished at the bank on another day (e.g. recovered late)?
-            if known is None or known.get("respCode") != "00000":
-                breaks.append({"kind": "missing_at_bank", "requestNo": r[0], "service": r[1], "userNo": r[2],
+        for request_no, service, user_no in recon.synced_not_in_file(conn, MONEY, day.isoformat()):
+            known = agent.query(ctx, request_no)  # finished at the bank on another day (e.g. recovered late)?
+            if known is None or known.get("respCode") != codes.SUCCESS:
+                breaks.append({"kind": "missing_at_bank", "requestNo": request_no, "service": service,
+                               "userNo": user_no,
                                "detail": "the platform recorded success; the bank has no such movement"})
-        mine = conn.execute(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM main.depository_records WHERE status = 1"
-                            f" AND service_name IN ({marks}) AND substr(confirmed_at, 1, 10) = ?",
-                            (*MONEY, day.isoformat())).fetchone()
-    finally:
-        conn.execute("DETACH DATABASE recon")
-    return bank, {"count": mine[0], "totalAmount": format_fen(mine[1])}
+        count, total = recon.synced_totals(conn, MONEY, day.isoformat())
+    return bank, {"count": count, "totalAmount": format_fen(total)}
 
 
 def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
@@ -198,8 +175,7 @@ def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
 
     def hold(request_no: str):
         # None when the platform never recorded the hold as synced: the balance check will show it
-        return conn.execute("SELECT user_no, amount FROM depository_records WHERE request_no = ? AND status = 1"
-                            " AND service_name = ?", (request_no, svc.USER_AUTO_PRE_TRANSACTION)).fetchone()
+        return records.synced_hold(conn, request_no, svc.USER_AUTO_PRE_TRANSACTION)
 
     def release(request_no: str) -> int:
         held = hold(request_no)
@@ -208,9 +184,7 @@ def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
         bal[held[0]][1] -= held[1]
         return held[1]
 
-    cursor = conn.execute("SELECT service_name, user_no, amount, commission, payload FROM depository_records"
-                          " WHERE status = 1")
-    for service, user, amount, commission, payload_text in cursor:
+    for service, user, amount, commission, payload_text in records.synced_movements(conn):
         if service == svc.RECHARGE:
             bal[user][0] += amount
         elif service == svc.WITHDRAW:
@@ -242,17 +216,17 @@ def implied_balances(ctx: PlatformContext) -> dict[str, list[int]]:
 def balance_breaks(ctx: PlatformContext) -> list[dict]:
     implied = implied_balances(ctx)
     out = []
-    for u in ctx.store.all("SELECT user_no FROM users WHERE status = 'OPEN' ORDER BY user_no"):
-        bank = consumer.bank_balances(ctx, u["user_no"])
-        mine = implied.get(u["user_no"], [0, 0])
+    for user_no in users.open_user_nos(ctx.store.conn()):
+        bank = consumer.bank_balances(ctx, user_no)
+        mine = implied.get(user_no, [0, 0])
         if [bank["available"], bank["frozen"]] != mine:
-            out.append({"kind": "balance_mismatch", "userNo": u["user_no"],
+            out.append({"kind": "balance_mismatch", "userNo": user_no,
                         "detail": f"bank available {format_fen(bank['available'])} frozen {format_fen(bank['frozen'])},"
                                   f" platform implies {format_fen(mine[0])} / {format_fen(mine[1])}"})
     return out
 
 
 def stored(ctx: PlatformContext, day: dt.date) -> dict | None:
-    row = ctx.store.one("SELECT report FROM reconciliations WHERE business_date = ?", (day.isoformat(),))
-    return json.loads(row["report"]) if row else None
+    text = recon.load_report(ctx.store.conn(), day.isoformat())
+    return json.loads(text) if text else None
 

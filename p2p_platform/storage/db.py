@@ -1,5 +1,7 @@
-"""The platform's SQLite access: one connection per thread and process, and
-``write()`` — the only way to commit — which opens ``BEGIN IMMEDIATE``."""
+"""The platform's SQLite access: one connection per thread and process, with
+foreign keys enforced, and ``write()``, which opens ``BEGIN IMMEDIATE`` and is
+how the services commit every state change (``init`` runs the idempotent schema
+script, the clock persists its own setting through ``write`` too)."""
 from __future__ import annotations
 
 import contextlib
@@ -7,9 +9,11 @@ import os
 import sqlite3
 import threading
 from importlib import resources
-from typing import Iterator
+from typing import Any, Iterator, Type, TypeVar
 
 from bank_depository.protocol import private_file
+
+R = TypeVar("R")
 
 
 class Store:
@@ -24,6 +28,7 @@ class Store:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA foreign_keys = ON")
             if self.path != ":memory:":
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -50,3 +55,12 @@ class Store:
 
     def all(self, sql: str, args=()) -> list[sqlite3.Row]:
         return self.conn().execute(sql, args).fetchall()
+
+
+def typed(cls: Type[R], row: Any) -> R:
+    """A frozen dataclass from one ``sqlite3.Row`` (every column is a field)."""
+    return cls(**dict(row))
+
+
+def typed_or_none(cls: Type[R], row: Any) -> R | None:
+    return None if row is None else typed(cls, row)

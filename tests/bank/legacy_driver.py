@@ -12,6 +12,7 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 from bank_depository.app import create_app
+from bank_depository.config import bank_config
 from bank_depository.protocol import envelope, legacy, signing
 from tests.conftest import START, make_id_number, operator_client
 from tests.legacy_keys import DEPOSITORY_PRIVATE_KEY, DEPOSITORY_PUBLIC_KEY, P2P_PRIVATE_KEY, P2P_PUBLIC_KEY
@@ -33,10 +34,8 @@ def legacy_config(tmp_path, keys=None, **extra) -> dict:
     if keys is not None:
         platforms.append({"platform_no": MODERN_NO, "public_key": keys["platform_public"].decode(),
                           "notify_url": MODERN_NOTIFY_URL})
-    cfg = {"DATABASE": str(tmp_path / "bank.sqlite"), "PRIVATE_KEY": DEPOSITORY_PRIVATE_KEY, "PLATFORMS": platforms,
-           "PASSWORD_ITERATIONS": 1000, "CLOCK_FROZEN": True, "CLOCK_START": START}
-    cfg.update(extra)
-    return cfg
+    return bank_config(tmp_path / "bank.sqlite", private_key=DEPOSITORY_PRIVATE_KEY, platforms=platforms,
+                       **{"PASSWORD_ITERATIONS": 1000, "CLOCK_FROZEN": True, "CLOCK_START": START, **extra})
 
 
 def query(service: str, payload: dict, *, key=None, platform_no: str = PLATFORM_NO,

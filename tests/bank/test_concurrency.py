@@ -23,9 +23,10 @@ import pytest
 import requests
 
 from bank_depository.app import create_app
+from bank_depository.client import SimClient
 from bank_depository.protocol import codes, envelope, signing
 from bank_depository.protocol.money import parse_yuan
-from tests.conftest import SIM_HEADERS, BankDriver, bank_config
+from tests.conftest import SIM_TOKEN, BankDriver, bank_config
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +69,8 @@ def served_bank(tmp_path):
                "--workers", "2", "--password-iterations", "1000", "--sim-token", app.config["SIM_TOKEN"]),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
     lines: "queue.Queue[str]" = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    pump = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
+    pump.start()
     try:
         url = None
         while url is None:
@@ -87,6 +89,8 @@ def served_bank(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the group this test started, by its id
             proc.wait(timeout=10)
+        pump.join(timeout=10)  # EOF once the server is gone; then the pipe can be closed
+        proc.stdout.close()
         stderr.close()
         app.extensions["wanxin.dispatcher"].stop()
         app.extensions["wanxin.bank"].database.close()
@@ -165,10 +169,11 @@ def test_concurrent_tenders_never_overdraw_never_oversubscribe_and_fill_exactly(
         assert available[user] == START_BALANCE - spent[user] >= 0
         assert parse_yuan(f, allow_zero=True) == spent[user]
     # No project beyond its amount, and the holds are exactly the winners.
-    listed = {p["projectNo"]: p for p in requests.get(f"{url}/sim/projects", headers=SIM_HEADERS, timeout=10).json()}
+    served_bank = SimClient(url, SIM_TOKEN, timeout=10)
+    listed = {p["projectNo"]: p for p in served_bank.get("/sim/projects")}
     for project_no, amount in PROJECTS.items():
         assert parse_yuan(listed[project_no]["tendered"], allow_zero=True) == tendered[project_no] <= amount
-    holds = requests.get(f"{url}/sim/holds", headers=SIM_HEADERS, timeout=10).json()
+    holds = served_bank.get("/sim/holds")
     assert sorted(h["requestNo"] for h in holds) == sorted(t["requestNo"] for t in won)
 
     # Exactly as many succeeded as fit: every refusal was true when the race ended.
@@ -181,6 +186,6 @@ def test_concurrent_tenders_never_overdraw_never_oversubscribe_and_fill_exactly(
     assert any(code == codes.PROJECT_OVER_AMOUNT for code in results.values())  # the race really was contended
     assert any(code == codes.BALANCE_NOT_ENOUGH for code in results.values())
 
-    served = requests.get(f"{url}/sim/ledger/verify", headers=SIM_HEADERS, timeout=10).json()
+    served = served_bank.get("/sim/ledger/verify")
     assert served == {"sound": True, "problems": []}
     assert bank.problems() == []

@@ -793,10 +793,12 @@ def test_a_repayment_detail_for_a_user_without_a_claim_is_refused_and_moves_noth
     stranger = bank.open_account(903, "I")
     for user in (borrower, investor):
         bank.recharge(user, "1000.00")
-    bank.call("CREATE_PROJECT", {"requestNo": "CP901", "userNo": borrower, "projectNo": "P901", "projectAmount": "500.00"})
+    bank.call("CREATE_PROJECT", {"requestNo": "CP901", "userNo": borrower, "projectNo": "P901",
+                                 "projectAmount": "500.00"})
     bank.call("USER_AUTO_PRE_TRANSACTION", {"requestNo": "T901", "userNo": investor, "bizType": "TENDER",
                                             "amount": "500.00", "projectNo": "P901"})
-    bank.call("CONFIRM_LOAN", {"requestNo": "L901", "projectNo": "P901", "details": [{"preRequestNo": "T901", "amount": "500.00"}]})
+    bank.call("CONFIRM_LOAN", {"requestNo": "L901", "projectNo": "P901",
+                               "details": [{"preRequestNo": "T901", "amount": "500.00"}]})
     bank.call("MODIFY_PROJECT", {"requestNo": "M901", "projectNo": "P901", "projectStatus": "REPAYING"})
     bank.call("USER_AUTO_PRE_TRANSACTION", {"requestNo": "H901", "userNo": borrower, "bizType": "REPAYMENT",
                                             "amount": "5.00", "projectNo": "P901"})

@@ -307,12 +307,12 @@ def test_verify_names_each_invariant_a_tampered_database_breaks(bank_app, keys):
                                             "bizType": "TENDER", "amount": "30.00"})
     assert bank.problems() == []
     conn = bank.ctx.conn()
-    for invariant, statements in TAMPERING.items():
+    for broken, statements in TAMPERING.items():
         conn.execute("SAVEPOINT tamper")
         for sql in statements:
             conn.execute(sql)
         found = {p["invariant"] for p in bank.problems()}
         conn.execute("ROLLBACK TO tamper")
         conn.execute("RELEASE tamper")
-        assert invariant in found, (invariant, found)
+        assert broken in found, (broken, found)
     assert bank.problems() == []

@@ -6,7 +6,7 @@ import os
 import pytest
 import requests
 
-from bank_depository.protocol import operator
+from bank_depository.client import SimClient
 from scenarios.harness import Sandbox
 
 
@@ -20,10 +20,10 @@ def test_a_sandbox_serves_many_requests_without_leaking_file_descriptors(tmp_pat
     # resources (its SQLite connections) per request served.
     with Sandbox(tmp_path) as sb:
         http = requests.Session()
-        http.headers.update(operator.header(sb.sim_token))
-        http.get(sb.bank_url + "/sim/clock", timeout=10)
+        bank, platform = SimClient(sb.bank_url, sb.sim_token, http, timeout=10), SimClient(sb.platform_url, None, http)
+        bank.raw("GET", "/sim/clock")
         before = open_fds()
         for _ in range(200):
-            assert http.get(sb.bank_url + "/sim/accounts", timeout=10).status_code == 200
-            assert http.get(sb.platform_url + "/sim/clock", timeout=10).status_code == 200
+            assert bank.raw("GET", "/sim/accounts").status_code == 200
+            assert platform.raw("GET", "/sim/clock", timeout=10).status_code == 200
         assert open_fds() - before < 80  # bounded by the pools, not by the 400 requests

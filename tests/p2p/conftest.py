@@ -17,7 +17,7 @@ from typing import Optional
 import pytest
 import requests
 
-from bank_depository.protocol import operator
+from bank_depository.client import SimClient
 from bank_depository.protocol.money import parse_yuan
 from scenarios.harness import Sandbox, UserAgent, write_keys
 from tests.conftest import make_id_number
@@ -92,13 +92,15 @@ class Driver:
     def __init__(self, sb: Sandbox):
         self.sb = sb
         self.http = requests.Session()
+        self.platform_client = SimClient(sb.platform_url, session=self.http, timeout=30)
+        self.bank_client = SimClient(sb.bank_url, sb.sim_token, session=self.http, timeout=30)
         self.ua = UserAgent(requests.Session())
         self.users: dict[str, str] = {}
         self.seq = 0
 
     # -- raw HTTP ---------------------------------------------------------
     def api(self, method: str, path: str, json: Optional[dict] = None) -> tuple[int, dict]:
-        resp = self.http.request(method, self.sb.platform_url + path, json=json, timeout=30)
+        resp = self.platform_client.raw(method, path, json=json)
         return resp.status_code, resp.json()
 
     def ok(self, method: str, path: str, json: Optional[dict] = None) -> dict:
@@ -107,8 +109,7 @@ class Driver:
         return body
 
     def bank(self, method: str, path: str, json: Optional[dict] = None):
-        resp = self.http.request(method, self.sb.bank_url + path, json=json, timeout=30,
-                                 headers=operator.header(self.sb.sim_token))
+        resp = self.bank_client.raw(method, path, json=json)
         assert resp.status_code in (200, 201), (resp.status_code, resp.text)
         return resp.json()
 

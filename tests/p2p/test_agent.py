@@ -295,3 +295,61 @@ def test_a_gateway_record_the_user_never_confirmed_stays_unsynced(ctx, bank):
 
     assert agent.resolve(ctx, request_no) is None
     assert row(ctx, request_no)["status"] == agent.UNSYNCED
+
+
+# -- the registered outcome --------------------------------------------------------
+def applied_log(ctx) -> list:
+    """Register LOAN/CONFIRM_LOAN handlers that log what they saw, inside the settling transaction."""
+    log: list = []
+
+    def success(conn, ctx, rec, data):
+        status = conn.execute("SELECT status FROM depository_records WHERE request_no = ?", (rec.request_no,))
+        log.append(("success", rec.request_no, status.fetchone()[0], conn.in_transaction))
+
+    def refusal(conn, ctx, rec, data):
+        log.append(("refusal", rec.request_no, data["respCode"]))
+
+    ctx.outcomes.register("LOAN", "CONFIRM_LOAN", on_success=success, on_refusal=refusal)
+    return log
+
+
+def test_the_registered_outcome_is_applied_once_in_the_transaction_that_syncs_the_record(ctx, bank):
+    log = applied_log(ctx)
+    request_no = recorded(ctx)
+    bank.then(answer(request_no))
+
+    agent.send(ctx, request_no)
+    agent.send(ctx, request_no)
+    agent.resolve(ctx, request_no)
+    with ctx.store.write() as conn:
+        assert agent.settle(conn, ctx, request_no, answer(request_no)) is False  # a late copy (e.g. a notification)
+
+    assert log == [("success", request_no, agent.SYNCED, True)]
+    assert len(bank.calls) == 1
+
+
+def test_a_refusal_applies_the_refusal_outcome_and_a_lost_answer_applies_nothing(ctx, bank):
+    log = applied_log(ctx)
+    refused, lost = recorded(ctx), recorded(ctx)
+    timeout = requests.exceptions.ReadTimeout("lost")
+    bank.then(answer(refused, "30042", status=2), timeout, timeout, timeout, query_answer(None, status=0))
+
+    agent.send(ctx, refused)
+    with pytest.raises(OutcomeUnknown):
+        agent.send(ctx, lost)
+
+    assert log == [("refusal", refused, "30042")]
+
+
+def test_an_outcome_that_fails_leaves_the_record_unsynced_so_the_step_can_be_resolved_again(ctx, bank):
+    def broken(conn, ctx, rec, data):
+        raise RuntimeError("the handler died")
+
+    ctx.outcomes.register("LOAN", "CONFIRM_LOAN", on_success=broken)
+    request_no = recorded(ctx)
+    bank.then(answer(request_no))
+
+    with pytest.raises(RuntimeError):
+        agent.send(ctx, request_no)
+
+    assert (row(ctx, request_no)["status"], row(ctx, request_no)["resp_data"]) == (agent.UNSYNCED, None)

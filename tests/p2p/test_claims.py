@@ -22,7 +22,8 @@ def run(tmp_path, steps: str, after=None):
           - open_account: ian
           - recharge: {user: ivy, amount: "6000.00"}
           - recharge: {user: ian, amount: "6000.00"}
-          - create_project: {name: A, borrower: bob, amount: "6000.00", periods: 2, method: interest_first, annual_rate: "0.12"}
+          - create_project: {name: A, borrower: bob, amount: "6000.00", periods: 2, method: interest_first,
+                             annual_rate: "0.12"}
           - approve_project: A
           - tender: {user: ivy, project: A, amount: "6000.00"}
           - approve_loan: {project: A}

@@ -13,6 +13,7 @@ import pytest
 from bank_depository.protocol import envelope, signing
 from bank_depository.services.outbox import notification_payload
 from p2p_platform.app import create_app
+from p2p_platform.config import platform_config
 
 from .conftest import closed_port_url
 from tests.conftest import make_id_number
@@ -20,10 +21,10 @@ from tests.conftest import make_id_number
 
 @pytest.fixture
 def platform(tmp_path, keys):
-    app = create_app({"DATABASE": str(tmp_path / "platform.sqlite"), "PRIVATE_KEY": keys["platform_private"].decode(),
-                      "BANK_PUBLIC_KEY": keys["bank_public"].decode(), "BANK_URL": closed_port_url(),
-                      "PUBLIC_URL": "http://platform.test", "CLOCK_FROZEN": True,
-                      "CLOCK_START": "2026-01-05T09:00:00+08:00"})
+    app = create_app(platform_config(tmp_path / "platform.sqlite", private_key=keys["platform_private"].decode(),
+                                     bank_public_key=keys["bank_public"].decode(), bank_url=closed_port_url(),
+                                     PUBLIC_URL="http://platform.test", CLOCK_FROZEN=True,
+                                     CLOCK_START="2026-01-05T09:00:00+08:00"))
     return app
 
 

@@ -59,7 +59,8 @@ class ServedBank:
             cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
         log.close()
         lines: "queue.Queue[str]" = queue.Queue()
-        threading.Thread(target=_pump, args=(self.proc.stdout, lines), daemon=True).start()
+        self.pump = threading.Thread(target=_pump, args=(self.proc.stdout, lines), daemon=True)
+        self.pump.start()
         while True:
             try:
                 line = lines.get(timeout=STARTUP_SECONDS)  # bounded
@@ -80,6 +81,14 @@ class ServedBank:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=20)
+        self._release()
+
+    def _release(self) -> None:
+        """Close our end of the server's stdout once its reader has seen the end (bounded)."""
+        assert self.proc is not None
+        self.pump.join(20)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self.proc = None
 
     def stop(self) -> None:
@@ -95,4 +104,4 @@ class ServedBank:
             os.killpg(self.proc.pid, signal.SIGKILL)  # any worker left behind in our own group
         except ProcessLookupError:
             pass
-        self.proc = None
+        self._release()
