@@ -56,7 +56,11 @@ def test_demo_serve_keeps_the_console_up_with_its_credential_until_interrupted()
         proc.wait(timeout=60)
         reader.join(timeout=10)
     rest = "".join(lines.queue)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    errors = proc.stderr.read() if proc.stderr else ""
+    for pipe in (proc.stdout, proc.stderr):  # our ends of the pipes: closed, or the suite reports them leaked
+        if pipe is not None:
+            pipe.close()
+    assert proc.returncode == 0, errors
     assert "stopped" in rest and "PASSED" in rest
 
 
