@@ -75,6 +75,7 @@ def keys() -> None:
 @click.option("--bits", type=click.IntRange(2048, 8192), default=2048, show_default=True, help="RSA key size.")
 def keys_generate(directory: Path, force: bool, bits: int) -> None:
     """Write bank_private.pem, bank_public.pem, platform_private.pem, platform_public.pem (RSA)."""
+    from bank_depository.protocol import private_file
     from bank_depository.protocol.signing import generate_key_pair
 
     existing = [name for name in KEY_FILES if (directory / name).exists()]
@@ -83,11 +84,20 @@ def keys_generate(directory: Path, force: bool, bits: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for side in ("bank", "platform"):
         private_pem, public_pem = generate_key_pair(bits)
-        private_path = directory / f"{side}_private.pem"
-        private_path.write_bytes(private_pem)
-        private_path.chmod(0o600)
+        private_file.write(directory / f"{side}_private.pem", private_pem)  # 0600 from the first byte
         (directory / f"{side}_public.pem").write_bytes(public_pem)
     click.echo(f"wrote {', '.join(KEY_FILES)} to {directory}")
+
+
+# -- serving limits, shared by both serve commands ------------------------------
+#: Flask's MAX_CONTENT_LENGTH default for both apps (bank_depository.app.DEFAULT_MAX_BODY).
+DEFAULT_MAX_BODY = 1024 * 1024
+MAX_BODY_OPTION = click.option(
+    "--max-body", type=click.IntRange(1024, 1024 ** 3), default=DEFAULT_MAX_BODY, show_default=True,
+    help="Largest request body in bytes; a larger one is answered 413 without being read (MAX_CONTENT_LENGTH).")
+READ_TIMEOUT_OPTION = click.option(
+    "--read-timeout", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
+    help="Seconds a request has to arrive whole (headers and body); a stalled client is disconnected.")
 
 
 # -- bank -------------------------------------------------------------------
@@ -194,9 +204,12 @@ def _serve(factory, **kw) -> None:
 @click.option("--sim-token", envvar="WANXIN_SIM_TOKEN", default=None,
               help="The operator credential for /sim (default: generated once and kept in <db>.sim-token, mode 0600) "
                    "[env WANXIN_SIM_TOKEN].")
+@MAX_BODY_OPTION
+@READ_TIMEOUT_OPTION
 @click.pass_context
 def bank_serve(cctx, db, keys_dir, host, port, platform_specs, platform_no, notify_url, profile, context_path,
-               algorithm, workers, threads, password_iterations, frozen_clock, quiet, sim_token) -> None:
+               algorithm, workers, threads, password_iterations, frozen_clock, quiet, sim_token, max_body,
+               read_timeout) -> None:
     """Serve the bank on gunicorn worker processes with an embedded SQLite file.
 
     Every platform registered before (``wanxin platforms add``) is served too."""
@@ -210,6 +223,7 @@ def bank_serve(cctx, db, keys_dir, host, port, platform_specs, platform_no, noti
     config["ACCESS_LOG"] = not quiet
     if sim_token:
         config["SIM_TOKEN"] = sim_token
+    config["MAX_CONTENT_LENGTH"] = max_body
     try:
         check = create_app({**config, "DISPATCHER_THREAD": False})  # fail fast on bad keys, create the schema
     except ValueError as exc:
@@ -233,7 +247,8 @@ def bank_serve(cctx, db, keys_dir, host, port, platform_specs, platform_no, noti
                            f"http://{h}:{p}{x.profile.wire_path(context_path)}/service and /gateway")
         sys.stdout.flush()
 
-    _serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready)
+    _serve(lambda: create_app(config), host=host, port=port, workers=workers, threads=threads, on_ready=ready,
+           read_timeout=read_timeout)
 
 
 @bank.command("openapi")
@@ -267,8 +282,10 @@ def platform() -> None:
 @click.option("--bank-context-path", default="/wanxindepository", show_default=True,
               help="Where a legacy bank serves /service and /gateway.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
+@MAX_BODY_OPTION
+@READ_TIMEOUT_OPTION
 def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, bank_profile, bank_context_path,
-                   workers) -> None:
+                   workers, max_body, read_timeout) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
     from bank_depository.protocol import profiles
     from bank_depository.protocol.keyfiles import MissingKeyFile
@@ -282,7 +299,8 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
     try:
         config = platform_config(db, keys_dir=keys_dir, bank_url=bank_url, PLATFORM_NO=platform_no,
                                  PUBLIC_URL=public_url, DAILY_JOB_THREAD=True, BANK_PROFILE=bank_profile,
-                                 BANK_CONTEXT_PATH=bank_context_path)
+                                 BANK_CONTEXT_PATH=bank_context_path,
+                                 MAX_CONTENT_LENGTH=max_body)
     except MissingKeyFile as exc:
         raise click.ClickException(str(exc)) from None
     create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})  # fail fast
@@ -296,7 +314,7 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         sys.stdout.flush()
 
     _serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
-           workers=workers, on_ready=ready)
+           workers=workers, on_ready=ready, read_timeout=read_timeout)
 
 
 # -- scenarios and the demo -----------------------------------------------------

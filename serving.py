@@ -3,15 +3,82 @@
 A single-process server is held to one core by the GIL, so both apps run as
 gunicorn workers. ``port=0`` binds a free port; ``on_ready`` is told the real
 address once the master is listening (before any request is served).
+
+Stalled clients: gunicorn's threaded worker parks a connection that sends
+nothing, but one that sends half a request holds a worker thread for as long
+as it likes. Our worker (:func:`timed_worker`) gives every request a deadline
+of ``read_timeout`` seconds to arrive whole (headers and body); a client that
+misses it is disconnected, so a few stalled sockets delay honest requests by
+at most that long, never indefinitely.
 """
 from __future__ import annotations
 
 import errno
 import gc
 import socket
+import time
 from typing import Callable, Optional
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+#: Seconds a request has to arrive whole (headers and body) before the client is cut off.
+DEFAULT_READ_TIMEOUT = 5.0
+
+
+class _DeadlineSocket(socket.socket):
+    """A client socket whose reads share one deadline per request; a miss reads as a reset."""
+
+    read_timeout = DEFAULT_READ_TIMEOUT
+    deadline = 0.0
+    accepted = False  # the first request's deadline runs from accept, so queued stalled clients expire together
+
+    def start_request(self) -> None:
+        if self.accepted:
+            self.accepted = False
+        else:
+            self.deadline = time.monotonic() + self.read_timeout
+        self.settimeout(self.read_timeout)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        # Past the deadline only what has already arrived is read (a request queued behind stalled
+        # clients is whole in the kernel's buffer and still served); waiting for more is over.
+        self.settimeout(max(self.deadline - time.monotonic(), 0.0))
+        try:
+            return super().recv(size, flags)
+        except (TimeoutError, BlockingIOError):
+            raise ConnectionResetError(errno.ECONNRESET, "the request did not arrive in time") from None
+
+    def sendall(self, data, flags: int = 0) -> None:
+        self.settimeout(self.read_timeout)  # a client that stops reading is cut off as well
+        super().sendall(data, flags)
+
+
+class _TimedConn(TConn):
+    def init(self):
+        super().init()  # sets the socket blocking; the deadline then bounds every read of this request
+        self.sock.start_request()
+
+
+def timed_worker(read_timeout: float) -> type:
+    """A gthread worker class whose requests must arrive within ``read_timeout`` seconds."""
+
+    class TimedThreadWorker(ThreadWorker):
+        def accept(self, listener):
+            try:
+                client, addr = listener.accept()
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                    raise
+                return
+            self.nr_conns += 1
+            sock = _DeadlineSocket(client.family, client.type, client.proto, fileno=client.detach())
+            sock.read_timeout, sock.accepted = read_timeout, True
+            sock.deadline = time.monotonic() + read_timeout
+            sock.setblocking(True)
+            self.enqueue_req(_TimedConn(self.cfg, sock, addr, listener.getsockname()))
+
+    return TimedThreadWorker
 
 
 class BindError(OSError):
@@ -62,9 +129,11 @@ class _Gunicorn(BaseApplication):
 
 
 def serve(factory: Callable[[], object], *, host: str, port: int, workers: int = 2, threads: int = 4,
-          on_ready: Optional[Callable[[str, int], None]] = None, log_level: str = "warning") -> None:
+          on_ready: Optional[Callable[[str, int], None]] = None, log_level: str = "warning",
+          read_timeout: float = DEFAULT_READ_TIMEOUT) -> None:
     """Run until interrupted; each worker builds its own app (own DB connections)."""
-    options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+    options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+               "worker_class": timed_worker(read_timeout),
                "loglevel": log_level, "accesslog": None, "timeout": 120, "graceful_timeout": 5,
                "keepalive": 5}
     # No SQLite connection may cross the fork into the workers: SQLite's per-process lock

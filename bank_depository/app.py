@@ -19,6 +19,9 @@ from .storage import db
 
 log = logging.getLogger("wanxin.bank")
 
+#: 1 MiB: twice the form-field limit the 1,000-investor scenario already ran within.
+DEFAULT_MAX_BODY = 1024 * 1024
+
 DEFAULTS: dict[str, Any] = {
     "DATABASE": "bank.sqlite",
     "PRIVATE_KEY": None,        # PEM/Base64 text or a path to it
@@ -36,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Strict",
     "ACCESS_LOG": False,        # one line per protocol request on stderr (`wanxin bank serve` turns it on)
+    # The request-size limit in bytes (Flask's own key): a larger body is answered 413 unread.
+    "MAX_CONTENT_LENGTH": DEFAULT_MAX_BODY,
 }
 PROFILES = profiles.NAMES
 
@@ -46,6 +51,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     cfg = app.config
+    if "MAX_FORM_MEMORY_SIZE" not in (config or {}):  # one form field may use the whole body limit
+        cfg["MAX_FORM_MEMORY_SIZE"] = cfg["MAX_CONTENT_LENGTH"]
     if not cfg["PRIVATE_KEY"]:
         raise ValueError("the bank needs PRIVATE_KEY (its signing key)")
     wires = []

@@ -20,6 +20,9 @@ from .storage.db import Store
 
 log = logging.getLogger("wanxin.platform")
 
+#: 1 MiB: twice the form-field limit the 1,000-investor scenario already ran within.
+DEFAULT_MAX_BODY = 1024 * 1024
+
 DEFAULTS = {
     "DATABASE": "platform.sqlite",
     "PLATFORM_NO": "wanxinp2p",
@@ -40,6 +43,8 @@ DEFAULTS = {
     "CLOCK_FROZEN": False,
     "CLOCK_START": None,
     "DAILY_JOB_THREAD": False,   # run the daily job in the background on the platform's clock
+    # The request-size limit in bytes (Flask's own key): a larger body is answered 413 unread.
+    "MAX_CONTENT_LENGTH": DEFAULT_MAX_BODY,
 }
 
 
@@ -49,6 +54,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     cfg = app.config
+    if "MAX_FORM_MEMORY_SIZE" not in (config or {}):  # one form field may use the whole body limit
+        cfg["MAX_FORM_MEMORY_SIZE"] = cfg["MAX_CONTENT_LENGTH"]
     if not cfg["PRIVATE_KEY"] or not cfg["BANK_PUBLIC_KEY"]:
         raise ValueError("the platform needs PRIVATE_KEY and BANK_PUBLIC_KEY")
     store = Store(str(cfg["DATABASE"]))

@@ -25,7 +25,7 @@ from werkzeug.serving import BaseWSGIServer
 
 from bank_depository.app import create_app as create_bank
 from bank_depository.config import bank_config
-from bank_depository.protocol import gateway_user, legacy, profiles, signing
+from bank_depository.protocol import gateway_user, legacy, private_file, profiles, signing
 from p2p_platform.app import create_app as create_platform
 from p2p_platform.config import platform_config as make_platform_config
 
@@ -107,10 +107,7 @@ def write_keys(directory: Path) -> dict:
     out = {}
     for side in ("bank", "platform"):
         private_pem, public_pem = signing.generate_key_pair()
-        private_path = directory / f"{side}_private.pem"
-        private_path.touch(mode=0o600)  # never readable by others, not even for a moment
-        private_path.chmod(0o600)
-        private_path.write_bytes(private_pem)
+        private_file.write(directory / f"{side}_private.pem", private_pem)  # mode 0600
         (directory / f"{side}_public.pem").write_bytes(public_pem)
         out[side] = (private_pem.decode(), public_pem.decode())
     return out

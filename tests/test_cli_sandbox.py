@@ -208,7 +208,7 @@ def test_bank_serve_without_platform_specs_serves_the_shorthand_and_logs_access_
     ("no=acme,key=MISSING", "cannot read key file"),
     ("no=acme,key=CORRUPT", "cannot load public key"),
     ("no=acme", "key= is required"),
-    ("no=acme,key=GOOD,notify=nope", "not an http(s) URL"),
+    ("no=acme,key=GOOD,notify=nope", "must be an http:// or https:// URL"),
 ])
 def test_a_bad_platform_spec_stops_bank_serve_with_one_line(tmp_path, captured, spec, fragment):
     keys = keys_dir(tmp_path)

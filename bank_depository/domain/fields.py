@@ -2,7 +2,8 @@
 
 Keys match case-insensitively (``callbackURL`` is ``callbackUrl``), unknown
 keys are ignored, numbers may arrive as numeric strings. What is required
-and missing, or malformed, is a parameter error that names the field.
+and missing (whitespace-only text counts as missing), or malformed, is a
+parameter error that names the field.
 
 A Payload built with a service's declared fields
 (:mod:`bank_depository.protocol.catalogue`) reads them with :meth:`Payload.get`:
@@ -51,7 +52,9 @@ class Payload:
 
     def raw(self, key: str, default: Any = _MISSING) -> Any:
         real = self._lower.get(key.lower())
-        if real is None or self._data[real] is None or self._data[real] == "":
+        # Whitespace-only text is no value: '   ' as a project name is as missing as ''.
+        if real is None or self._data[real] is None or \
+                (isinstance(self._data[real], str) and not self._data[real].strip()):
             if default is _MISSING:
                 raise param_error(f"{self._name(key)} is required")
             return default

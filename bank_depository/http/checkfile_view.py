@@ -36,7 +36,7 @@ def checkfile_stream():
     try:
         signed, platform = edge.authenticate(ctx, request.values)
     except envelope.EnvelopeError as exc:
-        return json_response(pipeline.error_body(ctx, exc.code, exc.detail, exc.request_no))
+        return json_response(pipeline.refusal_body(ctx, exc))
     payload = signed.payload()
     request_no = str(payload.get("requestNo", ""))
     if signed.service_name != svc.DOWNLOAD_CHECKFILE:

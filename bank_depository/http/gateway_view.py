@@ -50,7 +50,8 @@ def _stored_request(ctx, platform_no: str, request_no: str) -> tuple[str, dict]:
         return "", {}
     for row in rows:
         if row["platformNo"] == platform_no:
-            return row["serviceName"], row["payload"]
+            payload = row["payload"]
+            return row["serviceName"], payload if isinstance(payload, dict) else {}
     return "", {}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template, request
 
 from ..domain.errors import BankError, param_error
-from ..protocol import codes, envelope, legacy, profiles, services as svc, signing
+from ..protocol import codes, envelope, legacy, profiles, services as svc, signing, strictjson
 from ..services import counter, gateway, inspect, local
 from . import edge
 from .gateway_view import TITLES, _stored_request, confirm_with_faults, opened
@@ -64,7 +64,7 @@ def _method_not_supported() -> Response:
 
 def _json_body() -> dict:
     try:
-        data = envelope.loads(request.get_data(as_text=True) or "null")
+        data = strictjson.loads(request.get_data() or b"null")
     except ValueError:
         data = None
     if not isinstance(data, dict):

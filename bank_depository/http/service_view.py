@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from ..protocol import envelope, profiles
+from ..protocol import envelope
 from ..services import pipeline
 from . import edge
 
@@ -20,8 +20,7 @@ def service():
     try:
         signed, platform = edge.authenticate(ctx, request.values)
     except envelope.EnvelopeError as exc:
-        return json_response(profiles.MODERN.envelope_error_body(ctx.private_key, exc.code, exc.detail,
-                                                                 exc.request_no))
+        return json_response(pipeline.refusal_body(ctx, exc))
     return run_direct(ctx, signed, platform)
 
 

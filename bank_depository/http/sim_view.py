@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..clock import ClockError, PersistentClock, iso, parse_instant
 from ..domain.errors import param_error
 from ..notify import dispatcher as notify
-from ..protocol import gateway_user, operator
+from ..protocol import gateway_user, operator, strictjson
 from ..services import checkfile, counter, inspect, platforms, reset, verify
 from ..storage import request_log
 from .errors import error_json
@@ -33,7 +33,11 @@ def _ctx():
 
 
 def _body() -> dict:
-    data = request.get_json(silent=True)
+    """The JSON object body; a malformed one is refused with the parser's reason (which names the field)."""
+    try:
+        data = strictjson.loads(request.get_data(), parse_float=float) if request.is_json else None
+    except ValueError as exc:
+        raise param_error(f"the request body is not acceptable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise param_error("the request body must be a JSON object")
     return data
@@ -84,7 +88,7 @@ def request_detail(request_no: str):
 @bp.get("/entries")
 def entries():
     limit = request.args.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+    if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 10_000:
         raise param_error("limit must be a whole number from 1 to 10000")
     return jsonify(inspect.entries(_ctx().conn(), int(limit)))
 
@@ -198,7 +202,7 @@ def notifications():
                                          platform_no=request.args.get("platformNo", "")))
 
 
-@bp.post("/notifications/<int:notification_id>/resend")
+@bp.post("/notifications/<int(max=9223372036854775807):notification_id>/resend")
 def notification_resend(notification_id: int):
     return jsonify(notify.resend(_ctx(), notification_id))
 

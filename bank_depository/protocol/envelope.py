@@ -10,25 +10,35 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping, Optional
 
-from . import codes, signing
+from . import codes, signing, strictjson
 
 FIELDS = ("serviceName", "platformNo", "reqData", "signature")
 
 
 class EnvelopeError(Exception):
-    """The envelope itself is unusable: ``code`` is 00003 (parameters) or 00004 (signature)."""
+    """The envelope itself is unusable: ``code`` is 00003 (parameters) or 00004 (signature).
 
-    def __init__(self, code: str, detail: str, request_no: str = ""):
+    When the four fields are fine and only the payload is refused, ``request``
+    is the decoded envelope (so the caller can check its signature and record
+    the refusal under ``request_no``), and ``body`` may be set by that caller to
+    the answer it recorded.
+    """
+
+    def __init__(self, code: str, detail: str, request_no: str = "",
+                 request: "Optional[SignedRequest]" = None):
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.request_no = request_no
         #: Why a signature was refused (:mod:`bank_depository.services.diagnosis`), for the request log.
         self.diagnosis: Optional[dict[str, Any]] = None
+        self.request = request
+        self.body: Optional[str] = None
 
 
 def dumps(obj: Any) -> str:
@@ -37,8 +47,82 @@ def dumps(obj: Any) -> str:
 
 
 def loads(text: str) -> Any:
-    """Parse wire JSON keeping every number exact (floats become Decimal)."""
+    """Parse wire JSON the bank wrote itself, keeping every number exact (floats become Decimal)."""
     return json.loads(text, parse_float=Decimal)
+
+
+def parse_payload(text: str) -> dict[str, Any]:
+    """A payload from a stranger, strictly: bounded depth and numbers, no NaN, no lone
+    surrogates, no key given twice (keys are matched case-insensitively, so ``userNo`` and
+    ``USERNO`` count as the same key). Raises :class:`strictjson.JSONInputError`."""
+    payload = strictjson.loads(text, fold_case=True)
+    if not isinstance(payload, dict):
+        raise strictjson.JSONInputError("reqData must be a JSON object")
+    return payload
+
+
+def stored_payload(text: str) -> dict[str, Any]:
+    """A payload as the bank recorded it; a refused (malformed) one reads as empty."""
+    try:
+        return parse_payload(text)
+    except ValueError:
+        return {}
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
+_SPACE = " \t\r\n"
+
+
+def _skip_container(text: str, start: int) -> int:
+    """The end of the array or object opening at ``start``, found without recursion."""
+    depth = 0
+    for m in _TOKEN.finditer(text, start):
+        token = m.group()
+        if token in "[{":
+            depth += 1
+        elif token in "]}":
+            depth -= 1
+            if depth == 0:
+                return m.end()
+    raise ValueError("unterminated")
+
+
+def _top_level_scalars(text: str) -> list[tuple[str, Any]]:
+    """The top-level members of a JSON object text whose values are scalars (nesting is skipped)."""
+    decoder = json.JSONDecoder()
+    i = len(text) - len(text.lstrip(_SPACE))
+    if not text.startswith("{", i):
+        raise ValueError("not an object")
+    out: list[tuple[str, Any]] = []
+    i += 1
+    while True:
+        while i < len(text) and text[i] in _SPACE + ",":
+            i += 1
+        if i >= len(text) or text[i] == "}":
+            return out
+        key, i = decoder.raw_decode(text, i)
+        while i < len(text) and text[i] in _SPACE + ":":
+            i += 1
+        if text.startswith(("{", "["), i):
+            i = _skip_container(text, i)
+            continue
+        value, i = decoder.raw_decode(text, i)
+        out.append((key, value))
+
+
+def readable_request_no(text: str) -> str:
+    """The requestNo of a payload the strict parser refused, if one can be read unambiguously."""
+    try:
+        members = _top_level_scalars(text)
+    except (ValueError, IndexError, RecursionError):
+        return ""
+    found = [v for k, v in members if isinstance(k, str) and k.lower() == "requestno"]
+    if len(found) != 1 or not isinstance(found[0], (str, int)) or isinstance(found[0], bool):
+        return ""
+    value = str(found[0]).strip()
+    if not value or len(value) > 64 or not value.isprintable() or strictjson.has_surrogate(value):
+        return ""
+    return value
 
 
 @dataclass(frozen=True)
@@ -84,14 +168,14 @@ def parse_request(fields: Mapping[str, Any]) -> SignedRequest:
         text = base64.b64decode(raw, validate=True).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise EnvelopeError(codes.PARAM_FAIL, "reqData is not Base64 of UTF-8 text") from None
+    request = SignedRequest(str(fields["serviceName"]).strip(), str(fields["platformNo"]).strip(),
+                            text, str(fields["signature"]).strip())
     try:
-        payload = loads(text)
-    except ValueError:
-        raise EnvelopeError(codes.PARAM_FAIL, "reqData is not JSON") from None
-    if not isinstance(payload, dict):
-        raise EnvelopeError(codes.PARAM_FAIL, "reqData must be a JSON object")
-    return SignedRequest(str(fields["serviceName"]).strip(), str(fields["platformNo"]).strip(),
-                         text, str(fields["signature"]).strip())
+        parse_payload(text)
+    except strictjson.JSONInputError as exc:
+        detail = "reqData is not JSON" if str(exc).startswith("not JSON") else f"reqData: {exc}"
+        raise EnvelopeError(codes.PARAM_FAIL, detail, readable_request_no(text), request) from None
+    return request
 
 
 def verify_request(request: SignedRequest, key: signing.PublicKey, algorithm: str) -> None:
@@ -103,8 +187,8 @@ def verify_request(request: SignedRequest, key: signing.PublicKey, algorithm: st
 def request_no_of(text: str) -> str:
     """The payload's requestNo as text, or '' (for reporting a refusal, never for acting on it)."""
     try:
-        value = loads(text).get("requestNo", "")
-    except (ValueError, AttributeError):
+        value = parse_payload(text).get("requestNo", "")
+    except ValueError:
         return ""
     return value if isinstance(value, str) else str(value)
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ..domain import identity, ledger
 from ..domain.errors import BankError, param_error
-from ..domain.fields import Payload, first_difference
+from ..domain.fields import Payload
 from ..protocol import catalogue, codes, envelope, services as svc
 from ..protocol import profiles
 from ..protocol.profiles import RolePolicy
@@ -23,7 +23,7 @@ from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo, requests as requests_sql
 from . import outbox
 from .context import BankContext, Platform
-from .pipeline import record_request, request_no_of
+from .pipeline import differing_field, record_request, request_no_of
 from .tx import Tx
 
 
@@ -164,9 +164,8 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
     with db.transaction(conn):
         stored = requests_sql.get(conn, platform.platform_no, page.request_no)
         # Same payload means same service and same JSON values; spacing and key order do not count.
-        where = None if stored is None else "serviceName" if stored.service_name != service else \
-            None if stored.payload == request.payload_text else \
-            first_difference(envelope.loads(stored.payload), payload)
+        where = None if stored is None else \
+            differing_field(stored.service_name, stored.payload, service, request, payload)
         if where:
             page.error, page.code = f"{codes.message(codes.REQUEST_CONFLICT)}: {where}", codes.REQUEST_CONFLICT
             page.done_url = ""
@@ -224,7 +223,7 @@ def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
         stored = requests_sql.get(conn, platform.platform_no, request_no)
         if stored is None or stored.service_name not in svc.GATEWAY_SERVICES:
             raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-        p = Payload(envelope.loads(stored.payload), fields=catalogue.request_fields(stored.service_name))
+        p = Payload(envelope.stored_payload(stored.payload), fields=catalogue.request_fields(stored.service_name))
         callback = _callback(p)
         if stored.status != codes.STATUS_PROCESSING:
             return _redirect_for(stored, callback, platform)

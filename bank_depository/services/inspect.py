@@ -89,12 +89,20 @@ def projects(conn: sqlite3.Connection, platform_no: str = "") -> list[dict]:
             for r in rows]
 
 
+def _payload_view(text: str):
+    """The payload as an object, or (a refused, malformed one) its text as it arrived."""
+    try:
+        return envelope.parse_payload(text)
+    except ValueError:
+        return text
+
+
 def request(conn: sqlite3.Connection, request_no: str, platform_no: str = "") -> list[dict]:
     rows = requests_sql.by_request_no(conn, request_no, platform_no)
     if not rows:
         raise BankError(codes.TRANSACTION_NOT_FOUND, f"no request {request_no}")
     return [{"platformNo": r.platform_no, "requestNo": r.request_no, "serviceName": r.service_name,
-             "status": r.status, "respCode": r.resp_code, "payload": json.loads(r.payload),
+             "status": r.status, "respCode": r.resp_code, "payload": _payload_view(r.payload),
              "respData": envelope.loads(r.resp_data) if r.resp_data else None,
              "createdAt": r.created_at, "finishedAt": r.finished_at} for r in rows]
 

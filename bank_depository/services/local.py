@@ -91,8 +91,9 @@ def search_cards(conn: sqlite3.Connection, query: dict, page_no: str, page_size:
         number, size = int(page_no or 1), int(page_size or 10)
     except ValueError:
         raise param_error("pageNo and pageSize must be whole numbers") from None
-    if number < 1 or not 1 <= size <= 1000:
-        raise param_error("pageNo starts at 1; pageSize is 1 to 1000")
+    # Bounded so the page offset stays a 64-bit SQLite integer.
+    if not 1 <= number <= 1_000_000_000 or not 1 <= size <= 1000:
+        raise param_error("pageNo is 1 to 1000000000; pageSize is 1 to 1000")
     where, args = [], []
     for key, column in (("cardNumber", "c.card_number"), ("bankCode", "c.bank_code")):
         value = query.get(key)

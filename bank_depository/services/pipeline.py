@@ -18,7 +18,7 @@ from typing import Optional
 from ..clock import iso
 from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload, first_difference
-from ..protocol import catalogue, codes, envelope, services as svc, signing
+from ..protocol import catalogue, codes, envelope, profiles, services as svc, signing
 from ..storage import db, requests as requests_sql
 from . import diagnosis, direct, queries
 from .context import BankContext, Platform
@@ -62,17 +62,31 @@ def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str,
 
 def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Platform]:
     """Parse and verify an envelope; raises EnvelopeError, with a ``diagnosis`` when the signature
-    is refused or the platform unknown."""
-    request = envelope.parse_request(fields)
+    is refused or the platform unknown.
+
+    A refused payload in a signed envelope (too deep, a lone surrogate, a number
+    out of range, NaN, a key given twice) is recorded under its requestNo when
+    one can be read, so a retry gets the same answer; ``exc.body`` is then that
+    answer in the platform's profile.
+    """
+    try:
+        request = envelope.parse_request(fields)
+    except envelope.EnvelopeError as exc:
+        if exc.request is not None and exc.request_no:
+            known = ctx.platform(exc.request.platform_no)
+            if known is not None and signing.verify(known.public_key, exc.request.payload_bytes,
+                                                    exc.request.signature, known.algorithm):
+                exc.body = _record_refusal(ctx, exc, known)
+        raise
     platform = ctx.platform(request.platform_no)
     if platform is None:
-        exc = envelope.EnvelopeError(codes.UNKNOWN_PLATFORM, f"unknown platform {request.platform_no}",
-                                     request_no=envelope.request_no_of(request.payload_text))
-        exc.diagnosis = diagnosis.signature(request, str(fields.get("reqData", "")).strip(), None,
-                                            ctx.platforms.values())
-        if exc.diagnosis["matchesPlatform"]:
-            exc.detail = f"{exc.detail} ({exc.diagnosis['hint']})"
-        raise exc
+        unknown = envelope.EnvelopeError(codes.UNKNOWN_PLATFORM, f"unknown platform {request.platform_no}",
+                                         request_no=envelope.request_no_of(request.payload_text))
+        unknown.diagnosis = diagnosis.signature(request, str(fields.get("reqData", "")).strip(), None,
+                                                ctx.platforms.values())
+        if unknown.diagnosis["matchesPlatform"]:
+            unknown.detail = f"{unknown.detail} ({unknown.diagnosis['hint']})"
+        raise unknown
     try:
         envelope.verify_request(request, platform.public_key, platform.algorithm)
     except envelope.EnvelopeError as exc:
@@ -81,6 +95,52 @@ def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Plat
         exc.detail = f"{exc.detail} ({exc.diagnosis['hint']})"
         raise
     return request, platform
+
+
+def _record_refusal(ctx: BankContext, exc: envelope.EnvelopeError, platform: Platform) -> str:
+    """Record a signed request whose payload was refused; replay it on a retry."""
+    request = exc.request
+    assert request is not None
+    conn = ctx.conn()
+    with db.transaction(conn):
+        stored = requests_sql.get(conn, platform.platform_no, exc.request_no)
+        if stored is not None:
+            if stored.service_name != request.service_name or stored.payload != request.payload_text:
+                field = "serviceName" if stored.service_name != request.service_name else "reqData"
+                return platform_error(ctx, platform, codes.REQUEST_CONFLICT,
+                                      f"requestNo {exc.request_no} was used with a different {field}",
+                                      exc.request_no, request.service_name)
+            text = stored.resp_data or envelope.dumps(
+                resp_data(exc.request_no, codes.SUCCESS, "处理中", codes.STATUS_PROCESSING))
+            return answer(ctx, platform, text, request.service_name)
+        message = f"{codes.message(exc.code)}: {exc.detail}"
+        text = envelope.dumps(resp_data(exc.request_no, exc.code, message, codes.STATUS_FAILURE))
+        tx = Tx(conn, platform.platform_no, exc.request_no, request.service_name, ctx.clock.now(),
+                ctx.password_iterations, platform.profile)
+        record_request(tx, payload_text=request.payload_text, status=codes.STATUS_FAILURE,
+                       resp_code=exc.code, resp_text=text)
+    return answer(ctx, platform, text, request.service_name)
+
+
+def refusal_body(ctx: BankContext, exc: envelope.EnvelopeError) -> str:
+    """The signed answer to an envelope refused by :func:`authenticate`."""
+    if exc.body is not None:
+        return exc.body
+    return profiles.MODERN.envelope_error_body(ctx.private_key, exc.code, exc.detail, exc.request_no)
+
+
+def differing_field(stored_service: str, stored_payload: str, service: str, request: envelope.SignedRequest,
+                    payload: dict) -> Optional[str]:
+    """The field in which a retry differs from the stored request with its requestNo, or None."""
+    if stored_service != service:
+        return "serviceName"
+    if stored_payload == request.payload_text:
+        return None
+    try:
+        stored = envelope.parse_payload(stored_payload)
+    except ValueError:  # the stored one was refused as malformed: any well-formed retry differs
+        return "reqData"
+    return first_difference(stored, payload)
 
 
 def request_no_of(payload: dict) -> str:
@@ -116,9 +176,7 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
                 # As the original: a known requestNo answers its stored response, whatever the service.
                 service, payload = stored.service_name, envelope.loads(stored.payload)
             # Same payload means same service and same JSON values; spacing and key order do not count.
-            field = "serviceName" if stored.service_name != service else \
-                None if stored.payload == request.payload_text else \
-                first_difference(envelope.loads(stored.payload), payload)
+            field = differing_field(stored.service_name, stored.payload, service, request, payload)
             if field:
                 return Outcome(platform_error(ctx, platform, codes.REQUEST_CONFLICT,
                                               f"requestNo {request_no} was used with a different {field}",
@@ -172,4 +230,4 @@ def _read_only(ctx: BankContext, platform: Platform, service: str, request_no: s
 
 
 __all__ = ["Outcome", "handle_direct", "authenticate", "answer", "error_body", "platform_error", "resp_data",
-           "record_request", "iso"]
+           "record_request", "refusal_body", "differing_field", "iso"]

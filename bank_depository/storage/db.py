@@ -19,13 +19,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterator, Union
 
+from ..protocol import private_file
+
 BUSY_TIMEOUT_MS = 30_000
 
 
 def connect(path: Union[str, Path]) -> sqlite3.Connection:
-    if str(path) != ":memory:" and not str(path).startswith("file:") and not os.path.exists(path):
-        # A new database file is private (0600); SQLite gives its -wal and -shm files the same mode.
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    private_file.sqlite_database(path)  # 0600 before SQLite creates it (its -wal/-shm inherit the mode)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     conn.row_factory = sqlite3.Row

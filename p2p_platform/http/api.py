@@ -5,6 +5,8 @@ import datetime as dt
 
 from flask import Blueprint, current_app, jsonify, request
 
+from bank_depository.protocol import strictjson
+
 from ..clock import parse
 from ..domain.errors import PlatformError, bad
 from ..services import agent, claims, consumer, daily, lending, projects, reconcile, recovery, repayment
@@ -17,9 +19,14 @@ def _ctx():
 
 
 def _body() -> dict:
-    data = request.get_json(silent=True)
-    if data is None and not request.data:
+    """The JSON object body ({} when there is none); a malformed one is refused with the parser's reason."""
+    raw = request.get_data()
+    if not raw:
         return {}
+    try:
+        data = strictjson.loads(raw, parse_float=float) if request.is_json else None
+    except ValueError as exc:
+        raise bad(f"the request body is not acceptable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise bad("the request body must be a JSON object")
     return data
@@ -128,6 +135,8 @@ def claim_cancel(claim_no: str):
 @bp.get("/api/records")
 def records():
     status = request.args.get("status")
+    if status is not None and status not in ("0", "1", "2"):
+        raise bad("status is 0 (unsynced), 1 (synced) or 2 (failed)")
     return jsonify(agent.records_view(_ctx(), int(status) if status is not None else None))
 
 
@@ -175,14 +184,20 @@ def _date(text) -> dt.date:
 @bp.route("/notify", methods=["GET", "POST"])
 def notify():
     """The bank's asynchronous notifications: answer the plain body OK once applied."""
-    return consumer.receive_notification(_ctx(), request.values), 200, {"Content-Type": "text/plain"}
+    return _notify_answer(consumer.receive_notification(_ctx(), request.values))
+
+
+def _notify_answer(body: str):
+    """``OK`` once applied, or ``REJECTED <code>: <why>``: plain text, HTTP 200 either way (a malformed
+    notification included); the bank retries anything that is not ``OK``."""
+    return body, 200, {"Content-Type": "text/plain"}
 
 
 @bp.get("/notify/gateway/")
 def notify_legacy():
     """The same, as a legacy-profile bank sends them: ``GET {notifyUrl}gateway/?serviceName=…`` with
     ``notifyUrl`` = ``{PUBLIC_URL}/notify/`` (the original appends ``gateway/`` to it)."""
-    return consumer.receive_notification(_ctx(), request.args), 200, {"Content-Type": "text/plain"}
+    return _notify_answer(consumer.receive_notification(_ctx(), request.args))
 
 
 @bp.get("/callback")
@@ -213,9 +228,18 @@ def clock_move():
 
 
 def install_errors(app) -> None:
+    from flask.json.provider import DefaultJSONProvider
     from werkzeug.exceptions import HTTPException
 
     from ..clock import ClockError
+
+    class StrictJSON(DefaultJSONProvider):
+        """Request bodies through :func:`strictjson.loads`: a malformed one is a 400, never a 500."""
+
+        def loads(self, s, **kwargs):
+            return strictjson.loads(s, parse_float=float)
+
+    app.json = StrictJSON(app)
 
     @app.errorhandler(PlatformError)
     def _platform(exc: PlatformError):
@@ -231,5 +255,5 @@ def install_errors(app) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        app.logger.exception("unexpected error")
-        return jsonify({"error": {"code": "INTERNAL", "message": type(exc).__name__}}), 500
+        app.logger.exception("unexpected error")  # the details go to the log, never to the client
+        return jsonify({"error": {"code": "INTERNAL", "message": "an internal error, logged by the platform"}}), 500

@@ -58,7 +58,9 @@ def create_project(ctx: PlatformContext, data: dict) -> dict:
     try:
         rate = Decimal(str(data.get("annualRate", data.get("annual_rate", "0.15"))))
         periods = int(data.get("periods", 0))
-    except (InvalidOperation, ValueError, TypeError):
+        if not rate.is_finite():  # NaN would make every comparison below raise
+            raise InvalidOperation
+    except (InvalidOperation, ValueError, TypeError, OverflowError):
         raise bad("annualRate must be a decimal and periods a whole number") from None
     method = str(data.get("method", "equal_installment"))
     s = ctx.settings

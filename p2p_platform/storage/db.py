@@ -11,6 +11,8 @@ import threading
 from importlib import resources
 from typing import Any, Iterator, Type, TypeVar
 
+from bank_depository.protocol import private_file
+
 R = TypeVar("R")
 
 
@@ -22,8 +24,7 @@ class Store:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
-            if self.path != ":memory:" and not os.path.exists(self.path):
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # a new database file is private
+            private_file.sqlite_database(self.path)  # 0600 before SQLite creates it; -wal/-shm inherit it
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 30000")

@@ -33,7 +33,7 @@ def test_the_document_needs_no_credential_and_describes_the_bearer_scheme(bank_a
 
 
 def _openapi_path(rule: str) -> str:
-    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+    return re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule)
 
 
 def test_every_registered_sim_route_is_in_the_document(bank_app):
