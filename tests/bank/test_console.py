@@ -125,8 +125,8 @@ def test_console_pages_load_nothing_from_elsewhere_and_run_no_script(bank, busy)
         assert "<script" not in html, path
         for url in re.findall(r'(?:href|src|action)="([^"]*)"', html):
             assert url.startswith("/"), (path, url)
-    css = bank.client.get("/static/wanxin.css")
-    assert css.status_code == 200 and "Noto Sans CJK SC" in css.get_data(as_text=True)
+    with bank.client.get("/static/wanxin.css") as css:  # a static file is streamed: close it
+        assert css.status_code == 200 and "Noto Sans CJK SC" in css.get_data(as_text=True)
 
 
 def test_a_wrong_token_on_the_login_form_is_refused_with_401_and_no_session(bank):
