@@ -56,8 +56,13 @@ def test_demo_serve_keeps_the_console_up_with_its_credential_until_interrupted()
         proc.wait(timeout=60)
         reader.join(timeout=10)
     rest = "".join(lines.queue)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    assert "stopped" in rest and "PASSED" in rest
+    try:
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        assert "stopped" in rest and "PASSED" in rest
+    finally:  # warnings are errors: the pipes must not be left to the garbage collector
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_demo_serve_does_not_combine_with_json():
