@@ -17,9 +17,11 @@ import responses
 from click.testing import CliRunner
 
 import cli
-from bank_depository.protocol import envelope, legacy, operator, signing
+from bank_depository.client import SimClient
+from bank_depository.protocol import envelope, legacy, signing
 from p2p_platform.app import create_app as create_platform
 from p2p_platform.bank_client import BankClient, OutcomeUnknown
+from p2p_platform.config import platform_config as make_platform_config
 from scenarios import spec
 from scenarios.harness import Sandbox, UserAgent
 from tests.bank.legacy_driver import BANK_KEY, P2P_KEY, query
@@ -67,9 +69,10 @@ def test_a_legacy_clients_gateway_requests_point_at_the_context_path_and_a_moder
 
 # -- the platform app in the legacy profile -------------------------------------------------------------------
 def platform_config(tmp_path: Path, **extra) -> dict:
-    return {"DATABASE": str(tmp_path / "platform.sqlite"), "PRIVATE_KEY": P2P_PRIVATE_KEY,
-            "BANK_PUBLIC_KEY": DEPOSITORY_PUBLIC_KEY, "BANK_URL": BANK, "PUBLIC_URL": "http://platform.test",
-            "CLOCK_FROZEN": True, "CLOCK_START": "2026-01-05T09:00:00+08:00", "BANK_PROFILE": "legacy", **extra}
+    return make_platform_config(
+        tmp_path / "platform.sqlite", private_key=P2P_PRIVATE_KEY, bank_public_key=DEPOSITORY_PUBLIC_KEY,
+        bank_url=BANK, **{"PUBLIC_URL": "http://platform.test", "CLOCK_FROZEN": True,
+                          "CLOCK_START": "2026-01-05T09:00:00+08:00", "BANK_PROFILE": "legacy", **extra})
 
 
 def test_a_legacy_platform_defaults_to_sha1_accepts_the_demo_keys_and_logs_it(tmp_path, caplog):
@@ -111,8 +114,7 @@ def test_a_legacy_sandbox_speaks_the_original_wire_both_ways(monkeypatch):
         http.trust_env = False
         card = {"fullname": "测试", "idNumber": make_id_number(1), "mobile": "13900000001",
                 "cardNumber": "6222000000000001", "bankCode": "ICBC", "balance": "100.00"}
-        assert http.post(sb.bank_url + "/sim/bank-cards", json=card,
-                         headers=operator.header(sb.sim_token)).status_code == 201
+        assert SimClient(sb.bank_url, sb.sim_token, http).raw("POST", "/sim/bank-cards", json=card).status_code == 201
         user = http.post(sb.platform_url + "/api/users", json={"username": "ivy", "role": "investor",
                                                                "fullname": card["fullname"], **card}).json()
         gateway = http.post(f"{sb.platform_url}/api/users/{user['userNo']}/open-account").json()

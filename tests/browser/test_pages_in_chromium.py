@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from bank_depository.http.filters import yuan
-from bank_depository.protocol import operator
+from bank_depository.client import SimClient
 from scenarios.browser import gateway_url
 from scenarios.runner import identity
 
@@ -24,11 +24,15 @@ def _http() -> requests.Session:
     return s
 
 
+def _bank(sb) -> SimClient:
+    return SimClient(sb.bank_url, sb.sim_token, _http())
+
+
 def customer(sb, index: int, name: str, role: str = "investor", balance: str = "5000.00") -> str:
     """A bank customer with a card, registered on the platform; returns the platform's userNo."""
     http, who = _http(), identity(index, 7)
     card = {"fullname": name, **who, "bankCode": "ICBC", "balance": balance}
-    assert http.post(sb.bank_url + "/sim/bank-cards", json=card, headers=operator.header(sb.sim_token)).ok
+    assert _bank(sb).raw("POST", "/sim/bank-cards", json=card).ok
     user = http.post(sb.platform_url + "/api/users", json={"username": f"u{index}", "role": role,
                                                            "fullname": name, **who})
     assert user.status_code == 201, user.text
@@ -48,7 +52,7 @@ def returned(page) -> dict:
 
 
 def balances(sb, user_no: str) -> dict:
-    return _http().get(f"{sb.bank_url}/sim/accounts/{user_no}", headers=operator.header(sb.sim_token)).json()
+    return _bank(sb).get(f"/sim/accounts/{user_no}")
 
 
 def open_account(page, sb, user_no: str) -> None:
