@@ -189,7 +189,20 @@ class Sandbox:
         self.close()
 
 
-_INPUT = re.compile(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', re.I)
+_TAG = re.compile(r'<input\b[^>]*>', re.I)
+_ATTR = re.compile(r'([a-zA-Z-]+)="([^"]*)"')
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of a page (the gateway form's, ``pageToken`` included), in any attribute order."""
+    fields = {}
+    for tag in _TAG.findall(html):
+        attrs = {k.lower(): v for k, v in _ATTR.findall(tag)}
+        if attrs.get("type", "").lower() == "hidden" and attrs.get("name"):
+            fields[attrs["name"]] = unescape(attrs.get("value", ""))
+    return fields
+
+
 _FORM = re.compile(r'<form[^>]*action="([^"]+)"[^>]*id="confirm"', re.I)
 _ERROR = re.compile(r'id="error">([^<]*)<', re.I)
 
@@ -215,7 +228,7 @@ class UserAgent:
         if form is None:
             error = _ERROR.search(page.text)
             raise GatewayError(unescape(error.group(1)) if error else f"HTTP {page.status_code}", page.status_code)
-        data = {name: unescape(value) for name, value in _INPUT.findall(page.text)}
+        data = hidden_fields(page.text)  # the page's one-time pageToken among them; its cookie is in the session
         data["password"] = password
         if 'name="confirmPassword"' in page.text:
             data["confirmPassword"] = password if confirm_password is None else confirm_password

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 
 from ..domain.errors import BankError
 from ..protocol import envelope
-from ..services import gateway, inspect
+from ..services import gateway, inspect, pages
 from ..services.pipeline import authenticate
 from .service_view import request_faults
 
@@ -16,9 +16,28 @@ bp = Blueprint("gateway", __name__)
 TITLES = {"PERSONAL_REGISTER": "开通存管账户", "RECHARGE": "充值", "WITHDRAW": "提现"}
 
 
+def render_page(template: str, page: gateway.Page, status: int, cookie_path: str, **context) -> Response:
+    """A gateway page; one with a form gets a fresh one-time ``pageToken`` and its cookie (the old page dies)."""
+    issued = None
+    if not page.error and page.request_no and page.platform_no:
+        issued = pages.issue(current_app.extensions["wanxin.bank"], page.platform_no, page.request_no)
+    resp = Response(render_template(template, page=page, title=TITLES.get(page.service, "银行存管"),
+                                    page_token=issued.token if issued else "", **context), status=status,
+                    content_type="text/html; charset=utf-8")
+    if issued is not None:
+        resp.set_cookie(issued.cookie_name, issued.cookie_value, max_age=issued.max_age, path=cookie_path,
+                        httponly=True, samesite="Strict")
+    return resp
+
+
+def page_pass(platform_no: str, request_no: str) -> gateway.PagePass:
+    """The form's pageToken and the request's page cookie, as this browser sent them."""
+    return gateway.PagePass(str(request.form.get(pages.FORM_FIELD) or ""),
+                            request.cookies.get(pages.cookie_name(platform_no, request_no), ""))
+
+
 def _page(page: gateway.Page, status: int = 200):
-    return render_template("gateway.html", page=page, title=TITLES.get(page.service, "银行存管"),
-                           confirm_url=url_for("gateway.confirm")), status
+    return render_page("gateway.html", page, status, "/gateway", confirm_url=url_for("gateway.confirm"))
 
 
 @bp.route("/gateway", methods=["GET", "POST"])
@@ -59,21 +78,35 @@ def confirm():
         return _page(gateway.Page("", "", error="unknown platform or request"), 400)
     service, payload = _stored_request(ctx, platform.platform_no, request_no)
     return confirm_with_faults(ctx, platform, request_no, service, payload, form,
-                               lambda message: _page(gateway.Page(form.get("serviceName", ""), platform.platform_no,
-                                                                  request_no, error=message), 400))
+                               lambda message, status=400: _page(gateway.Page(form.get("serviceName", ""),
+                                                                              platform.platform_no, request_no,
+                                                                              error=message), status))
 
 
 def confirm_with_faults(ctx, platform, request_no: str, service: str, payload: dict, form: dict, error_page):
     """Confirm a pending gateway request with the request-level fault rules applied at the edge
-    (matched on the request as the bank stored it); ``error_page(message)`` renders a refusal."""
+    (matched on the request as the bank stored it); ``error_page(message, status)`` renders a refusal.
+
+    A confirmation not bound to the request's live page (no ``pageToken``, another page's, a page
+    replaced by a reopen, no cookie, expired) is refused with 403 before any fault rule counts it.
+    """
+    bound = page_pass(platform.platform_no, request_no)
+    try:
+        gateway.check_page(ctx, platform, request_no, bound)
+    except pages.PageRefused as exc:
+        return error_page(exc.message, 403)
+    except BankError as exc:
+        return error_page(exc.message, 400)
     fired = request_faults(ctx, service, payload, request_no)
     if fired and fired.action == "delay":
         time.sleep(fired.rule["seconds"])
     try:
-        result = gateway.confirm(ctx, platform, request_no, form,
+        result = gateway.confirm(ctx, platform, request_no, form, page=bound,
                                  reject_code=fired.rule["code"] if fired and fired.action == "reject" else "")
+    except pages.PageRefused as exc:
+        return error_page(exc.message, 403)
     except BankError as exc:
-        return error_page(exc.message)
+        return error_page(exc.message, 400)
     if fired and fired.action == "lose_response":
         return Response("", status=504)
     return redirect(result.url, 302)

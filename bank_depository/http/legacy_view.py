@@ -12,12 +12,12 @@ endpoint refusals are the original's signed ``DepositoryResponse``.
 from __future__ import annotations
 
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, request
 
 from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope, legacy, services as svc, signing
 from ..services import counter, gateway, local, pipeline
-from .gateway_view import TITLES, _stored_request, confirm_with_faults
+from .gateway_view import _stored_request, confirm_with_faults, render_page
 from .service_view import json_response, run_direct
 
 bp = Blueprint("legacy", __name__)
@@ -89,8 +89,14 @@ def service():
 
 
 def _page(page: gateway.Page, status: int = 200):
-    return render_template("legacy_gateway.html", page=page, title=TITLES.get(page.service, "银行存管"),
-                           action=ACTIONS.get(page.service, "")), status
+    # The page lives at {context}/gateway and posts to {context}/trans/…: the cookie goes only there.
+    return render_page("legacy_gateway.html", page, status, request.script_root + bp_prefix() + "/trans",
+                       action=ACTIONS.get(page.service, ""))
+
+
+def bp_prefix() -> str:
+    """The context path this blueprint is mounted under (``LEGACY_CONTEXT_PATH``)."""
+    return legacy.context_path(current_app.config["LEGACY_CONTEXT_PATH"])
 
 
 @bp.route("/gateway", methods=["GET", "POST"])
@@ -130,8 +136,8 @@ def trans(kind: str):
     # The original's page asks twice: prePassword first, then password (the one it keeps).
     form = {"password": password, "confirmPassword": str(request.form.get("prePassword", password) or "")}
     return confirm_with_faults(ctx, platform, request_no, service, payload, form,
-                               lambda message: _page(gateway.Page(service, platform.platform_no, request_no,
-                                                                  error=message), 400))
+                               lambda message, status=400: _page(gateway.Page(service, platform.platform_no,
+                                                                              request_no, error=message), status))
 
 
 # -- local endpoints: no envelope, no signature (reference §2.9) ----------------

@@ -18,7 +18,7 @@ from ..domain.fields import Payload, first_difference
 from ..protocol import codes, envelope, legacy as legacy_wire, services as svc
 from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo
-from . import outbox
+from . import guard, outbox, pages
 from .context import BankContext, Platform
 from .pipeline import record_request, request_no_of
 from .tx import Tx
@@ -168,6 +168,11 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
         if stored is None:
             record_request(tx, payload_text=request.payload_text, status=codes.STATUS_PROCESSING,
                            resp_code="", resp_text=None)
+    if service != svc.PERSONAL_REGISTER and guard.state(conn, platform.platform_no, shown["userNo"]).locked:
+        # Still pending: once the operator unlocks, reopening the request gives a working page.
+        page.error = guard.locked_message()
+        page.done_url = callback_with(page.done_url, 2, page.error, legacy=platform.profile == "legacy")
+        return page
     page.fields = {k: v for k, v in shown.items() if not k.startswith("_")}
     return page
 
@@ -178,40 +183,110 @@ def _redirect_for(stored, callback: str, platform: Platform) -> Redirect:
     return Redirect(callback_with(callback, code, msg, legacy=platform.profile == "legacy"), code, msg)
 
 
+@dataclass(frozen=True)
+class PagePass:
+    """What binds a confirmation to its page: the form's ``pageToken`` and the page's cookie."""
+    token: str = ""
+    cookie: str = ""
+
+
+def _stored(conn, platform_no: str, request_no: str):
+    return conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
+                        " WHERE platform_no = ? AND request_no = ?", (platform_no, request_no)).fetchone()
+
+
+def check_page(ctx: BankContext, platform: Platform, request_no: str, page: PagePass) -> None:
+    """Refuse (:class:`pages.PageRefused`, nothing changes) a confirmation not bound to its live page."""
+    conn = ctx.conn()
+    stored = _stored(conn, platform.platform_no, request_no)
+    if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
+        raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
+    pages.check(conn, platform.platform_no, request_no, page.token, page.cookie, ctx.clock.now(),
+                final=stored["status"] != codes.STATUS_PROCESSING)
+
+
 def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
-            reject_code: str = "") -> Redirect:
+            reject_code: str = "", page: PagePass = PagePass()) -> Redirect:
     """Execute a pending gateway request with what the user typed on the bank's page.
 
-    ``reject_code`` (an injected fault) refuses before anything changes.
+    The page binding is checked first; ``reject_code`` (an injected fault)
+    refuses before anything changes. The slow password hash (checking the
+    trade password, or hashing a new one) runs before the write lock is
+    taken; inside the transaction the request, the page and the attempt
+    counter are read again, so a concurrent confirmation cannot slip past.
     """
     legacy = platform.profile == "legacy"
+    pn = platform.platform_no
     conn = ctx.conn()
+    check_page(ctx, platform, request_no, page)
+    stored = _stored(conn, pn, request_no)
+    p = Payload(envelope.loads(stored["payload"]))
+    callback = _callback(p)
+    if stored["status"] != codes.STATUS_PROCESSING:
+        return _redirect_for(stored, callback, platform)
+    if reject_code:
+        msg = codes.message(reject_code)
+        return Redirect(callback_with(callback, 2, msg, legacy=legacy), 2, msg)
+    service = stored["service_name"]
+    password = str(form.get("password") or "")
+
+    def retry(message: str) -> Redirect:
+        return Redirect(callback_with(callback, 2, message, legacy=legacy), 2, message)
+
+    # -- outside the write lock: the slow hash ---------------------------------------------------
+    new_hash, verdict, seen_hash, user_no = "", False, None, ""
+    if service == svc.PERSONAL_REGISTER:
+        problem = identity.password_problem(password)
+        if problem:
+            return retry(codes.message(codes.PARAM_FAIL) + ": " + problem)
+        if password != str(form.get("confirmPassword") or ""):
+            return retry(codes.message(codes.PARAM_FAIL) + ": the two passwords differ")
+        new_hash = identity.hash_password(password, ctx.password_iterations)
+    else:
+        user_no = _user_no(p)
+        user = repo.user(conn, pn, user_no) if user_no else None
+        if user is not None:
+            if guard.state(conn, pn, user_no).locked:
+                return retry(guard.locked_message())
+            seen_hash = user["password_hash"]
+            verdict = identity.check_password(password, seen_hash)
+
+    # -- one transaction: re-check, then act -------------------------------------------------------
     with db.transaction(conn):
-        stored = conn.execute("SELECT service_name, payload, status, resp_code, resp_data FROM requests"
-                              " WHERE platform_no = ? AND request_no = ?",
-                              (platform.platform_no, request_no)).fetchone()
-        if stored is None or stored["service_name"] not in svc.GATEWAY_SERVICES:
-            raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-        p = Payload(envelope.loads(stored["payload"]))
-        callback = _callback(p)
-        if stored["status"] != codes.STATUS_PROCESSING:
+        stored = _stored(conn, pn, request_no)
+        if stored["status"] != codes.STATUS_PROCESSING:  # finished by a concurrent confirmation
             return _redirect_for(stored, callback, platform)
-        if reject_code:
-            msg = codes.message(reject_code)
-            return Redirect(callback_with(callback, 2, msg, legacy=legacy), 2, msg)
-        service = stored["service_name"]
-        tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations)
-        password = str(form.get("password") or "")
+        pages.check(conn, pn, request_no, page.token, page.cookie, ctx.clock.now())
+        tx = Tx(conn, pn, request_no, service, ctx.clock.now(), ctx.password_iterations)
         try:
             with db.savepoint(conn, "gateway"):
-                shown = _static_checks(conn, platform.platform_no, service, p)
-                extra = _execute(tx, service, p, shown, password, str(form.get("confirmPassword") or ""))
+                shown = _static_checks(conn, pn, service, p)
+                if service != svc.PERSONAL_REGISTER:
+                    if guard.state(conn, pn, user_no).locked:
+                        raise _Locked(codes.PASSWORD_LOCKED)
+                    if shown["_user"]["password_hash"] != seen_hash:
+                        raise _InputError(codes.PASSWORD_WRONG, "the account changed meanwhile: try again")
+                    if not verdict:
+                        raise _WrongPassword(codes.PASSWORD_WRONG)
+                extra = _execute(tx, service, p, shown, new_hash)
+        except _Locked:
+            return retry(guard.locked_message())
+        except _WrongPassword:
+            state = guard.record_failure(conn, pn, user_no, tx.now_iso, request_no)
+            if state.locked:
+                return retry(guard.locked_message())
+            # Wire-profile difference: the legacy redirect keeps the original's bare message.
+            return retry(codes.message(codes.PASSWORD_WRONG) if legacy else guard.wrong_message(state.failures))
         except _InputError as exc:
-            return Redirect(callback_with(callback, 2, exc.message, legacy=legacy), 2, exc.message)
+            return retry(exc.message)
         except BankError as exc:
             note = _finish(ctx, tx, stored["payload"], exc.code, exc.message, {"userNo": _user_no(p)})
+            pages.mark_used(conn, pn, request_no, tx.now)
             return Redirect(callback_with(callback, 1, note["respMsg"], legacy=legacy), 1, note["respMsg"])
+        if user_no:
+            guard.reset(conn, pn, user_no)
         _finish(ctx, tx, stored["payload"], codes.SUCCESS, codes.message(codes.SUCCESS), extra)
+        pages.mark_used(conn, pn, request_no, tx.now)
     return Redirect(callback_with(callback, 0, legacy=legacy), 0)
 
 
@@ -219,14 +294,18 @@ class _InputError(BankError):
     """What the user typed is wrong: nothing is final, the user may try again."""
 
 
-def _execute(tx: Tx, service: str, p: Payload, shown: dict, password: str, confirm_password: str) -> dict:
+class _WrongPassword(_InputError):
+    """A wrong trade password: counted, and the fifth locks."""
+
+
+class _Locked(_InputError):
+    """The trade password is locked: not even checked."""
+
+
+def _execute(tx: Tx, service: str, p: Payload, shown: dict, password_hash: str) -> dict:
+    """Act on a request whose password has been dealt with (a new hash, or the trade password verified)."""
     pn = tx.platform_no
     if service == svc.PERSONAL_REGISTER:
-        problem = identity.password_problem(password)
-        if problem:
-            raise _InputError(codes.PARAM_FAIL, problem)
-        if password != confirm_password:
-            raise _InputError(codes.PARAM_FAIL, "the two passwords differ")
         card = shown["_card"]
         user_no = shown["userNo"]
         available_id = ledger_sql.ensure_account(tx.conn, ledger.available(pn, user_no), "available", user_no)
@@ -236,13 +315,11 @@ def _execute(tx: Tx, service: str, p: Payload, shown: dict, password: str, confi
             "INSERT INTO users (platform_no, user_no, role, customer_id, card_number, fullname, id_number, mobile,"
             " password_hash, available_id, frozen_id, request_no, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (pn, user_no, shown["role"], card["customer_id"], card["card_number"], card["fullname"],
-             card["id_number"], p.text("mobile"), identity.hash_password(password, tx.password_iterations),
+             card["id_number"], p.text("mobile"), password_hash,
              available_id, frozen_id, tx.request_no, tx.now_iso))
         tx.note(user_no=user_no)
         return {"userNo": user_no, "bankCode": card["bank_code"], "bankName": card["bank_name"]}
     user = shown["_user"]
-    if not identity.check_password(password, user["password_hash"]):
-        raise _InputError(codes.PASSWORD_WRONG, codes.message(codes.PASSWORD_WRONG))
     user_no, amount = user["user_no"], shown["_amount"]
     if service == svc.RECHARGE:
         tx.post(tx.entry().move(ledger.card(user["card_number"]), ledger.available(pn, user_no), amount))
