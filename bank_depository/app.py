@@ -8,7 +8,7 @@ from typing import Optional
 from flask import Flask
 
 from . import faults as faults_mod
-from .clock import Clock, PersistentClock, parse_instant
+from .clock import Clock, PersistentClock, iso, parse_instant
 from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 from .protocol import legacy as legacy_wire, operator, signing
@@ -70,6 +70,10 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
                 persistent.set(start)
         elif cfg["CLOCK_FROZEN"] and conn.execute("SELECT 1 FROM meta WHERE key = 'clock.frozen'").fetchone() is None:
             persistent.freeze()
+        found = persistent.recover()
+        if found:
+            log.warning("the persisted clock (%s) was outside %s: clamped to %s; set it with POST /sim/clock"
+                        " (one move back is allowed)", found, "2000-01-01..2099-12-31", iso(persistent.now()))
         clock = persistent
     ctx = BankContext(database=database, clock=clock, private_key=private_key,
                       password_iterations=int(cfg["PASSWORD_ITERATIONS"]))
@@ -97,7 +101,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
-    app.register_blueprint(legacy_view.bp, url_prefix=context_path)
+    if legacy:  # the original's routes, local endpoints included, exist only for a legacy platform
+        app.register_blueprint(legacy_view.bp, url_prefix=context_path)
     if cfg["DISPATCHER_THREAD"]:
         lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"
         dispatcher.start(lock_path=lock)

@@ -61,6 +61,10 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
             clock.freeze(start) if cfg["CLOCK_FROZEN"] else clock.set(start)
         elif fresh and cfg["CLOCK_FROZEN"]:
             clock.freeze()
+        found = clock.recover()
+        if found:
+            log.warning("the stored clock (%s) was outside the range: clamped to %s; set it with POST /sim/clock"
+                        " (one move back is allowed)", found, clock.now().isoformat())
     profile = cfg["BANK_PROFILE"] or "modern"
     weak = profile == legacy.PROFILE  # the original's 512-bit demo keys: accepted for the legacy wire only
     private_key = signing.load_private_key(signing.key_text(cfg["PRIVATE_KEY"]), allow_weak=weak)

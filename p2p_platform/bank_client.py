@@ -176,7 +176,7 @@ class BankClient:
 
     def _sign(self, service: str, payload: dict, payload_text: Optional[str] = None) -> envelope.SignedRequest:
         return envelope.sign_request(service, self.platform_no, payload, self.private_key, self.algorithm,
-                                     payload_text=payload_text)
+                                     payload_text=payload_text, bind=self.profile != legacy.PROFILE)
 
     def gateway_request(self, service: str, payload: dict) -> GatewayRequest:
         return GatewayRequest(self.wire_url + "/gateway", self._sign(service, payload).fields())

@@ -37,11 +37,7 @@ def _legacy_platforms(ctx) -> list[str]:
 
 def _authenticate(ctx, fields):
     """The envelope of a legacy platform; a modern platform is unknown here. Raises EnvelopeError."""
-    signed, platform = pipeline.authenticate(ctx, fields)
-    if platform.profile != legacy.PROFILE:
-        raise envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the legacy"
-                                                      " profile")
-    return signed, platform
+    return pipeline.authenticate(ctx, fields, profile=legacy.PROFILE)
 
 
 def _signed(data: dict) -> Response:
@@ -168,7 +164,7 @@ def search_cards():
 @bp.post("/users/password")
 def verify_password():
     ctx = _ctx()
-    return json_response(local.verify_password(ctx.conn(), _legacy_platforms(ctx), _json_body()))
+    return json_response(local.verify_password(ctx.conn(), _legacy_platforms(ctx), _json_body(), ctx.now_iso()))
 
 
 @bp.get("/smscode/<mobile>")

@@ -68,13 +68,18 @@ def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str,
     return answer(ctx, platform, text, service, payload)
 
 
-def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Platform]:
-    """Parse and verify an envelope; raises EnvelopeError."""
+def authenticate(ctx: BankContext, fields, *, profile: str = "") -> tuple[envelope.SignedRequest, Platform]:
+    """Parse and verify an envelope (of a platform of ``profile`` when given); raises EnvelopeError."""
     request = envelope.parse_request(fields)
     platform = ctx.platform(request.platform_no)
     if platform is None:
         raise envelope.EnvelopeError(codes.SIGN_FAIL, f"unknown platform {request.platform_no}")
+    if profile and platform.profile != profile:
+        raise envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the {profile}"
+                                                      " profile")
     envelope.verify_request(request, platform.public_key, platform.algorithm)
+    if platform.profile != legacy.PROFILE:  # wire-profile rule: to move into the profile object
+        envelope.require_binding(request)
     return request, platform
 
 

@@ -42,7 +42,8 @@ def legacy_config(tmp_path, keys=None, **extra) -> dict:
 def query(service: str, payload: dict, *, key=None, platform_no: str = PLATFORM_NO,
           algorithm: str = signing.SHA1, payload_text: str | None = None) -> str:
     """The query string the original platform's signing interceptor builds."""
-    req = envelope.sign_request(service, platform_no, payload, key or P2P_KEY, algorithm, payload_text=payload_text)
+    req = envelope.sign_request(service, platform_no, payload, key or P2P_KEY, algorithm, payload_text=payload_text,
+                                bind=False)
     return legacy.query_string(req.fields())
 
 
