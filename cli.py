@@ -134,7 +134,7 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
                threads, password_iterations, frozen_clock, sim_token) -> None:
     """Serve the bank on gunicorn worker processes with an embedded SQLite file."""
     from bank_depository.app import create_app
-    from serving import serve
+    from serving import serve, warn_if_exposed
 
     config = bank_config(db, keys_dir, platform_no, notify_url, profile, algorithm, password_iterations,
                          frozen_clock, context_path)
@@ -148,6 +148,8 @@ def bank_serve(db, keys_dir, host, port, platform_no, notify_url, profile, conte
     config["SIM_TOKEN"] = check.config["SIM_TOKEN"]  # every worker checks the same credential
 
     from bank_depository.protocol.legacy import context_path as wire_path
+
+    warn_if_exposed(host, "bank")
 
     def ready(h, p):
         click.echo(f"bank listening on http://{h}:{p}  (db {db}, platform {platform_no})", err=False)
@@ -186,11 +188,14 @@ def platform() -> None:
 @click.option("--bank-context-path", default="/wanxindepository", show_default=True,
               help="Where a legacy bank serves /service and /gateway.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
+@click.option("--sim-token", "sim_token", default=None,
+              help="The operator credential for the platform's API (default: WANXIN_SIM_TOKEN, else generated once "
+                   "and kept in <db>.sim-token, mode 0600). Give the bank's token to open both with one.")
 def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, bank_profile, bank_context_path,
-                   workers) -> None:
+                   workers, sim_token) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
     from p2p_platform.app import create_app
-    from serving import serve
+    from serving import serve, warn_if_exposed
 
     for name in ("platform_private.pem", "bank_public.pem"):
         if not (keys_dir / name).exists():
@@ -199,7 +204,14 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
               "BANK_PUBLIC_KEY": (keys_dir / "bank_public.pem").read_text(), "BANK_URL": bank_url,
               "PLATFORM_NO": platform_no, "PUBLIC_URL": public_url, "DAILY_JOB_THREAD": True,
               "BANK_PROFILE": bank_profile, "BANK_CONTEXT_PATH": bank_context_path}
-    create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})  # fail fast
+    from bank_depository.protocol import operator
+
+    token = operator.resolve(sim_token)
+    if token:
+        config["SIM_TOKEN"] = token
+    check = create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})
+    config["SIM_TOKEN"] = check.config["SIM_TOKEN"]  # every worker checks the same credential
+    warn_if_exposed(host, "platform")
     bound: dict = {}
 
     def ready(h, p):
@@ -207,6 +219,8 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         click.echo(f"platform listening on http://{h}:{p}  (db {db}, bank {bank_url})")
         # A legacy bank appends "gateway/" to the notify URL, as the original does.
         click.echo(f"notify URL for the bank: {bound['url']}/notify{'/' if bank_profile == 'legacy' else ''}")
+        click.echo("operator credential for /api and /sim: " + ("the one given" if token else
+                                                                 str(operator.token_file(db))))
         sys.stdout.flush()
 
     serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
@@ -435,6 +449,23 @@ def accounts_list(bank_url, db=None, as_json=False) -> None:
     _echo_json(data) if as_json else _print_accounts(data)
 
 
+@accounts.command("unlock")
+@click.argument("user_no")
+@click.option("--platform-no", default="", help="The platform, when USER_NO has accounts on several.")
+@bank_options(offline=False)
+def accounts_unlock(user_no, platform_no, bank_url, as_json=False) -> None:
+    """Lift a trade-password lock (after 5 wrong attempts) on a running bank."""
+    from urllib.parse import quote
+
+    bank = BankSource(bank_url, None, offline=False)
+    data = bank.send("POST", f"/sim/users/{quote(user_no, safe='')}/unlock",
+                     params={"platformNo": platform_no} if platform_no else None)
+    if as_json:
+        return _echo_json(data)
+    click.echo(f"{data['userNo']} on {data['platformNo']}: trade password "
+               + ("unlocked" if data["wasLocked"] else f"was not locked ({data['failures']} wrong attempt(s) cleared)"))
+
+
 @accounts.command("show")
 @click.argument("user_no")
 @bank_options()
@@ -606,6 +637,7 @@ def faults_clear(bank_url, as_json=False) -> None:
 @click.option("--no-auto-resolve", is_flag=True, help="Report unsynced records as they are, without QUERY_TRANSACTION.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="The breaks as CSV.")
+@sim_token_option
 def reconcile(day, platform_url, no_auto_resolve, as_json, as_csv) -> None:
     """Reconcile the platform's records with the bank's check file.
 

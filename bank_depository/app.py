@@ -11,7 +11,7 @@ from . import faults as faults_mod
 from .clock import Clock, PersistentClock, iso, parse_instant
 from .http import checkfile_view, errors, gateway_view, legacy_view, service_view, sim_view
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
-from .protocol import legacy as legacy_wire, operator, signing
+from .protocol import hygiene, legacy as legacy_wire, operator, signing
 from .services.context import BankContext, Platform, register_platform
 from .storage import db
 
@@ -31,6 +31,11 @@ DEFAULTS = {
     "SIM_TOKEN": None,          # the operator credential; None: read or generate <db>.sim-token
 }
 PROFILES = ("modern", legacy_wire.PROFILE)
+
+
+def _hygiene(response):
+    hygiene.apply(response.headers)
+    return response
 
 
 def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
@@ -97,6 +102,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     app.extensions["wanxin.bank"] = ctx
     app.extensions["wanxin.dispatcher"] = dispatcher
     errors.install(app)
+    app.after_request(_hygiene)
     app.register_blueprint(service_view.bp)
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)

@@ -51,7 +51,10 @@ def open_users(sb: Sandbox, count: int) -> list[str]:
     """Investors opened and funded through the platform's API and the bank's pages."""
     import requests
 
+    from bank_depository.protocol import operator
+
     http, ua, users = requests.Session(), UserAgent(), []
+    http.headers.update(operator.header(sb.sim_token))  # one credential opens the bank's /sim and the platform's API
     for i in range(1, count + 1):
         ident = identity(i, 4242)
         card = {"fullname": f"投资人{i}", **ident, "balance": "5000.00"}

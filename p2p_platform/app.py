@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from decimal import Decimal
 from typing import Optional
 
 import requests
 from flask import Flask
 
-from bank_depository.protocol import legacy, signing
+from bank_depository.protocol import hygiene, legacy, operator, signing
 from bank_depository.protocol.money import parse_yuan
 
 from .bank_client import BankClient
@@ -40,7 +41,13 @@ DEFAULTS = {
     "CLOCK_FROZEN": False,
     "CLOCK_START": None,
     "DAILY_JOB_THREAD": False,   # run the daily job in the background on the platform's clock
+    "SIM_TOKEN": None,           # the operator credential for /api and /sim; None: read or generate <db>.sim-token
 }
+
+
+def _hygiene(response):
+    hygiene.apply(response.headers)
+    return response
 
 
 def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] = None,
@@ -51,6 +58,9 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
     cfg = app.config
     if not cfg["PRIVATE_KEY"] or not cfg["BANK_PUBLIC_KEY"]:
         raise ValueError("the platform needs PRIVATE_KEY and BANK_PUBLIC_KEY")
+    if not cfg["SIM_TOKEN"]:
+        cfg["SIM_TOKEN"] = secrets.token_urlsafe(24) if cfg["DATABASE"] == ":memory:" else \
+            operator.ensure_file(cfg["DATABASE"])
     store = Store(str(cfg["DATABASE"]))
     store.init()
     if clock is None:
@@ -89,6 +99,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
     scheduler = jobs.DailyScheduler(ctx)
     app.extensions["wanxin.scheduler"] = scheduler
     api.install_errors(app)
+    app.after_request(_hygiene)
     app.register_blueprint(api.bp)
     if cfg["DAILY_JOB_THREAD"]:
         scheduler.start(lock_path=None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".daily.lock")

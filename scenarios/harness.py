@@ -156,6 +156,7 @@ class Sandbox:
             "DATABASE": str(self.workdir / "platform.sqlite"), "PRIVATE_KEY": read("platform_private.pem"),
             "BANK_PUBLIC_KEY": read("bank_public.pem"), "BANK_URL": self.bank_server.url,
             "PUBLIC_URL": self.platform_server.url, "CLOCK_FROZEN": True, "CLOCK_START": start, "ID_SEED": seed,
+            "SIM_TOKEN": self.bank_app.config["SIM_TOKEN"],  # one credential opens both apps
             **wire, **(platform_config or {})}, session=_loopback_session())
         self.bank_server.start(self.bank_app)
         self.platform_server.start(self.platform_app)

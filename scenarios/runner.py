@@ -118,7 +118,7 @@ class Runner:
         return self._call(method, self.bank_url + path, headers=self.sim_headers, **kw)
 
     def platform(self, method: str, path: str, **kw):
-        return self._call(method, self.platform_url + path, **kw)
+        return self._call(method, self.platform_url + path, headers=self.sim_headers, **kw)
 
     # -- running ----------------------------------------------------------
     def run(self) -> RunResult:

@@ -6,7 +6,7 @@ import time
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from ..domain.errors import BankError
-from ..protocol import envelope
+from ..protocol import envelope, hygiene
 from ..services import gateway, inspect, pages
 from ..services.pipeline import authenticate
 from .service_view import request_faults
@@ -24,6 +24,8 @@ def render_page(template: str, page: gateway.Page, status: int, cookie_path: str
     resp = Response(render_template(template, page=page, title=TITLES.get(page.service, "银行存管"),
                                     page_token=issued.token if issued else "", **context), status=status,
                     content_type="text/html; charset=utf-8")
+    back = hygiene.origin(page.done_url) or hygiene.origin(page.fields.get("callbackUrl", ""))
+    resp.headers[hygiene.CSP_HEADER] = hygiene.csp((back,) if back else ())
     if issued is not None:
         resp.set_cookie(issued.cookie_name, issued.cookie_value, max_age=issued.max_age, path=cookie_path,
                         httponly=True, samesite="Strict")
@@ -83,7 +85,8 @@ def confirm():
                                                                               error=message), status))
 
 
-def confirm_with_faults(ctx, platform, request_no: str, service: str, payload: dict, form: dict, error_page):
+def confirm_with_faults(ctx, platform, request_no: str, service: str, payload: dict, form: dict, error_page,
+                        cookie_path: str = "/gateway"):
     """Confirm a pending gateway request with the request-level fault rules applied at the edge
     (matched on the request as the bank stored it); ``error_page(message, status)`` renders a refusal.
 
@@ -109,4 +112,8 @@ def confirm_with_faults(ctx, platform, request_no: str, service: str, payload: d
         return error_page(exc.message, 400)
     if fired and fired.action == "lose_response":
         return Response("", status=504)
-    return redirect(result.url, 302)
+    resp = redirect(result.url, 302)
+    if result.code != 2:  # final: the page is spent, so its cookie goes (code 2: the user may try again)
+        resp.delete_cookie(pages.cookie_name(platform.platform_no, request_no), path=cookie_path, httponly=True,
+                           samesite="Strict")
+    return resp

@@ -86,8 +86,11 @@ def service():
 
 def _page(page: gateway.Page, status: int = 200):
     # The page lives at {context}/gateway and posts to {context}/trans/…: the cookie goes only there.
-    return render_page("legacy_gateway.html", page, status, request.script_root + bp_prefix() + "/trans",
-                       action=ACTIONS.get(page.service, ""))
+    return render_page("legacy_gateway.html", page, status, _cookie_path(), action=ACTIONS.get(page.service, ""))
+
+
+def _cookie_path() -> str:
+    return request.script_root + bp_prefix() + "/trans"
 
 
 def bp_prefix() -> str:
@@ -133,7 +136,8 @@ def trans(kind: str):
     form = {"password": password, "confirmPassword": str(request.form.get("prePassword", password) or "")}
     return confirm_with_faults(ctx, platform, request_no, service, payload, form,
                                lambda message, status=400: _page(gateway.Page(service, platform.platform_no,
-                                                                              request_no, error=message), status))
+                                                                              request_no, error=message), status),
+                               cookie_path=_cookie_path())
 
 
 # -- local endpoints: no envelope, no signature (reference §2.9) ----------------

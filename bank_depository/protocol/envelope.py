@@ -79,10 +79,7 @@ def sign_request(service_name: str, platform_no: str, payload: Mapping[str, Any]
     ``bind`` (the modern profile): the signed JSON also carries ``serviceName`` and
     ``platformNo``; pass ``bind=False`` for the legacy profile's original scheme.
     """
-    if payload_text is None:
-        text = dumps({**payload, "serviceName": service_name, "platformNo": platform_no} if bind else payload)
-    else:
-        text = bind_text(payload_text, service_name, platform_no) if bind else payload_text
+    text = request_text(service_name, platform_no, payload, payload_text=payload_text, bind=bind)
     return SignedRequest(service_name, platform_no, text,
                          signing.sign(key, text.encode("utf-8"), algorithm))
 
@@ -111,6 +108,14 @@ def verify_request(request: SignedRequest, key: signing.PublicKey, algorithm: st
     if not signing.verify(key, request.payload_bytes, request.signature, algorithm):
         raise EnvelopeError(codes.SIGN_FAIL, "signature does not match reqData",
                             request_no=_request_no_of(request.payload_text))
+
+
+def request_text(service_name: str, platform_no: str, payload: Mapping[str, Any], *,
+                 payload_text: Optional[str] = None, bind: bool = True) -> str:
+    """The exact JSON text :func:`sign_request` signs (bound to the service and platform when ``bind``)."""
+    if payload_text is None:
+        return dumps({**payload, "serviceName": service_name, "platformNo": platform_no} if bind else payload)
+    return bind_text(payload_text, service_name, platform_no) if bind else payload_text
 
 
 def bind_text(text: str, service_name: str, platform_no: str) -> str:

@@ -4,7 +4,7 @@ Invariants guarded: a confirmation acts only when it carries the token of the
 live page of its request (``pageToken`` in the form) and the cookie that page
 set; reopening a pending request issues a fresh pair and the old page dies;
 a page expires on the simulated clock; once the request is final, the same
-page can only read back its stored outcome. Only SHA-256 digests are stored.
+page (its token) can only read back its stored outcome. Only SHA-256 digests are stored.
 The row is committed in its own transaction when the page is rendered.
 """
 from __future__ import annotations
@@ -71,18 +71,19 @@ def check(conn: sqlite3.Connection, platform_no: str, request_no: str, token: st
           now: dt.datetime, *, final: bool = False) -> None:
     """Raise :class:`PageRefused` unless ``token`` and ``cookie`` are the live page's.
 
-    ``final``: the request already has its outcome, so a used page may read it back.
+    ``final``: the request already has its outcome, so its page's token alone may read it back (a form
+    posted twice gets the same redirect; the cookie was dropped with the outcome, and nothing can change).
     """
     if not token:
         raise PageRefused(f"the confirmation carries no {FORM_FIELD}: open the page from the platform again")
-    if not cookie:
+    if not cookie and not final:
         raise PageRefused("the confirmation carries no page cookie: confirm in the browser that opened the page")
     row = conn.execute("SELECT token_hash, cookie_hash, expires_at, used_at FROM gateway_pages"
                        " WHERE platform_no = ? AND request_no = ?", (platform_no, request_no)).fetchone()
     if row is None or not hmac.compare_digest(row["token_hash"], _digest(token)):
         raise PageRefused(f"the {FORM_FIELD} is not the live page of request {request_no} (another page's, or"
                           " replaced when the request was reopened)")
-    if not hmac.compare_digest(row["cookie_hash"], _digest(cookie)):
+    if (cookie or not final) and not hmac.compare_digest(row["cookie_hash"], _digest(cookie)):
         raise PageRefused("the page cookie does not belong to this page")
     if row["used_at"] and not final:
         raise PageRefused("this page was already used")

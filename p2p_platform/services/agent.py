@@ -34,8 +34,8 @@ def record(conn, ctx: PlatformContext, service: str, payload: dict, *, object_ty
     conn.execute(
         "INSERT INTO depository_records (request_no, service_name, object_type, object_id, payload, amount,"
         " commission, user_no, biz_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (payload["requestNo"], service, object_type, object_id, envelope.dumps(payload), amount, commission,
-         user_no, biz_type, ctx.now_iso()))
+        (payload["requestNo"], service, object_type, object_id, ctx.bank.payload_text(service, payload), amount,
+         commission, user_no, biz_type, ctx.now_iso()))
     return payload["requestNo"]
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from bank_depository.app import create_app
 from bank_depository.protocol import codes, envelope
-from bank_depository.services import pages
 from tests.conftest import PLATFORM_NO, BankDriver, bank_config, redirect_code
 
 
@@ -182,9 +181,6 @@ def test_replays_and_conflicts_hold_across_a_restart_on_the_same_database(bank, 
         assert body(again.raw_call("USER_AUTO_PRE_TRANSACTION", tender(world, "T2", "5000.00"))) == refusal
         data = again.call("USER_AUTO_PRE_TRANSACTION", tender(world, amount="1.00"))
         assert data["respCode"] == codes.REQUEST_CONFLICT and "amount" in data["respMsg"]
-        # The same browser after the restart: the page's token and cookie survive it.
-        cookie = bank.client.get_cookie(pages.cookie_name(PLATFORM_NO, "RC9"), path="/gateway")
-        again.client.set_cookie(cookie.key, cookie.value, path="/gateway")
         confirm = again.client.post("/gateway/confirm", data=bank.confirm_form(
             "RC9", platformNo=PLATFORM_NO, serviceName="RECHARGE", password="123456"))
         assert confirm.headers["Location"] == done.headers["Location"]

@@ -98,7 +98,8 @@ class Driver:
 
     # -- raw HTTP ---------------------------------------------------------
     def api(self, method: str, path: str, json: Optional[dict] = None) -> tuple[int, dict]:
-        resp = self.http.request(method, self.sb.platform_url + path, json=json, timeout=30)
+        resp = self.http.request(method, self.sb.platform_url + path, json=json, timeout=30,
+                                 headers=operator.header(self.sb.sim_token))
         return resp.status_code, resp.json()
 
     def ok(self, method: str, path: str, json: Optional[dict] = None) -> dict:

@@ -15,7 +15,7 @@ from bank_depository.services.outbox import notification_payload
 from p2p_platform.app import create_app
 
 from .conftest import closed_port_url
-from tests.conftest import make_id_number
+from tests.conftest import make_id_number, operator_client
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def platform(tmp_path, keys):
 
 @pytest.fixture
 def client(platform):
-    return platform.test_client()
+    return operator_client(platform)
 
 
 @pytest.fixture
