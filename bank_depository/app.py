@@ -67,6 +67,10 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     db.init_schema(conn)
     if clock is None:
         persistent = PersistentClock(database.conn)
+        found = persistent.recover()
+        if found:
+            log.warning("the persisted clock (%s) was outside %s: clamped to %s; set it with POST /sim/clock"
+                        " (one move back is allowed)", found, "2000-01-01..2099-12-31", iso(persistent.now()))
         if cfg["CLOCK_START"] and conn.execute("SELECT 1 FROM meta WHERE key LIKE 'clock.%'").fetchone() is None:
             start = parse_instant(cfg["CLOCK_START"])
             if cfg["CLOCK_FROZEN"]:
@@ -75,10 +79,6 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
                 persistent.set(start)
         elif cfg["CLOCK_FROZEN"] and conn.execute("SELECT 1 FROM meta WHERE key = 'clock.frozen'").fetchone() is None:
             persistent.freeze()
-        found = persistent.recover()
-        if found:
-            log.warning("the persisted clock (%s) was outside %s: clamped to %s; set it with POST /sim/clock"
-                        " (one move back is allowed)", found, "2000-01-01..2099-12-31", iso(persistent.now()))
         clock = persistent
     ctx = BankContext(database=database, clock=clock, private_key=private_key,
                       password_iterations=int(cfg["PASSWORD_ITERATIONS"]))

@@ -65,16 +65,16 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
     store.init()
     if clock is None:
         clock = PlatformClock(store)
+        found = clock.recover()
+        if found:
+            log.warning("the stored clock (%s) was outside the range: clamped to %s; set it with POST /sim/clock"
+                        " (one move back is allowed)", found, clock.now().isoformat())
         fresh = store.one("SELECT 1 FROM meta WHERE key = 'clock'") is None
         if fresh and cfg["CLOCK_START"]:
             start = parse(cfg["CLOCK_START"])
             clock.freeze(start) if cfg["CLOCK_FROZEN"] else clock.set(start)
         elif fresh and cfg["CLOCK_FROZEN"]:
             clock.freeze()
-        found = clock.recover()
-        if found:
-            log.warning("the stored clock (%s) was outside the range: clamped to %s; set it with POST /sim/clock"
-                        " (one move back is allowed)", found, clock.now().isoformat())
     profile = cfg["BANK_PROFILE"] or "modern"
     weak = profile == legacy.PROFILE  # the original's 512-bit demo keys: accepted for the legacy wire only
     private_key = signing.load_private_key(signing.key_text(cfg["PRIVATE_KEY"]), allow_weak=weak)
