@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from bank_depository.protocol import codes, envelope, services as svc
+from bank_depository.protocol import codes, services as svc
 
 from ..bank_client import BankReply, OutcomeUnknown
 from .context import PlatformContext

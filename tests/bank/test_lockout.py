@@ -11,7 +11,7 @@ import responses
 from bank_depository.domain import identity
 from bank_depository.protocol import codes, services as svc
 from bank_depository.services import guard
-from tests.conftest import NOTIFY_URL, PLATFORM_NO, SIM_HEADERS, redirect_code
+from tests.conftest import NOTIFY_URL, PLATFORM_NO, redirect_code
 
 CALLBACK = "http://platform.test/cb?st=2"
 
@@ -205,8 +205,8 @@ def test_hashing_a_new_trade_password_does_not_hold_the_write_lock(bank, monkeyp
     bank.remember(bank.client.get("/gateway", query_string=bank.signed("PERSONAL_REGISTER", payload)), "REG3")
     entered, release = _blocking(monkeypatch, "hash_password")
     result: dict = {}
-    worker = threading.Thread(target=lambda: result.update(resp=bank.client.post("/gateway/confirm", data=bank.confirm_form(
-        "REG3", platformNo=PLATFORM_NO, password="123456", confirmPassword="123456"))))
+    form = bank.confirm_form("REG3", platformNo=PLATFORM_NO, password="123456", confirmPassword="123456")
+    worker = threading.Thread(target=lambda: result.update(resp=bank.client.post("/gateway/confirm", data=form)))
     worker.start()
     try:
         assert entered.wait(30)
@@ -222,4 +222,3 @@ def test_hashing_a_new_trade_password_does_not_hold_the_write_lock(bank, monkeyp
         release.set()
         worker.join(30)
     assert redirect_code(result["resp"]) == 0
-    assert SIM_HEADERS  # the operator header the fixtures send
