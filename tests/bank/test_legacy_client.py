@@ -109,6 +109,7 @@ def test_a_legacy_sandbox_speaks_the_original_wire_both_ways(monkeypatch):
             monkeypatch.setattr(session, "request", spy)
         http = requests.Session()
         http.trust_env = False
+        http.headers.update(operator.header(sb.sim_token))  # one credential: the bank's /sim and the platform's API
         card = {"fullname": "测试", "idNumber": make_id_number(1), "mobile": "13900000001",
                 "cardNumber": "6222000000000001", "bankCode": "ICBC", "balance": "100.00"}
         assert http.post(sb.bank_url + "/sim/bank-cards", json=card,
