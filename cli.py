@@ -232,6 +232,10 @@ def bank_serve(cctx, db, keys_dir, host, port, platform_specs, platform_no, noti
     check.extensions["wanxin.bank"].database.close()  # no SQLite handle may cross gunicorn's fork
     config["SIM_TOKEN"] = check.config["SIM_TOKEN"]  # every worker checks the same credential
 
+    from serving import warn_if_exposed
+
+    warn_if_exposed(host, "bank")
+
     def ready(h, p):
         names = ", ".join(f"{x.platform_no} ({x.profile.name})" for x in served)
         click.echo(f"bank listening on http://{h}:{p}  (db {db}, platforms {names})", err=False)
@@ -284,13 +288,18 @@ def platform() -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes.")
 @MAX_BODY_OPTION
 @READ_TIMEOUT_OPTION
+@click.option("--sim-token", "sim_token", default=None,
+              help="The operator credential for the platform's API (default: WANXIN_SIM_TOKEN, else generated once "
+                   "and kept in <db>.sim-token, mode 0600). Give the bank's token to open both with one.")
 def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, bank_profile, bank_context_path,
-                   workers, max_body, read_timeout) -> None:
+                   workers, max_body, read_timeout, sim_token) -> None:
     """Serve the platform on gunicorn worker processes; prints the notify URL for the bank."""
     from bank_depository.protocol import profiles
     from bank_depository.protocol.keyfiles import MissingKeyFile
     from p2p_platform.app import create_app
+    from bank_depository.protocol import operator
     from p2p_platform.config import platform_config
+    from serving import warn_if_exposed
 
     for name in ("platform_private.pem", "bank_public.pem"):
         if (keys_dir / name).exists():
@@ -303,7 +312,12 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
                                  MAX_CONTENT_LENGTH=max_body)
     except MissingKeyFile as exc:
         raise click.ClickException(str(exc)) from None
-    create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})  # fail fast
+    token = operator.resolve(sim_token)
+    if token:
+        config["SIM_TOKEN"] = token
+    check = create_app({**config, "PUBLIC_URL": public_url or "http://127.0.0.1", "DAILY_JOB_THREAD": False})
+    config["SIM_TOKEN"] = check.config["SIM_TOKEN"]  # every worker checks the same credential
+    warn_if_exposed(host, "platform")
     bound: dict = {}
 
     def ready(h, p):
@@ -311,6 +325,8 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         click.echo(f"platform listening on http://{h}:{p}  (db {db}, bank {bank_url})")
         # A legacy bank appends "gateway/" to the notify URL, as the original does.
         click.echo(f"notify URL for the bank: {bound['url']}{profiles.get(bank_profile).notify_path}")
+        click.echo("operator credential for /api and /sim: " + ("the one given" if token else
+                                                                 str(operator.token_file(db))))
         sys.stdout.flush()
 
     _serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,
@@ -606,6 +622,23 @@ def accounts_list(bank_url, db=None, as_json=False) -> None:
     from bank_depository.services import inspect
     data = BankSource(bank_url, db).get("/sim/accounts", inspect.accounts)
     _echo_json(data) if as_json else _print_accounts(data)
+
+
+@accounts.command("unlock")
+@click.argument("user_no")
+@click.option("--platform-no", default="", help="The platform, when USER_NO has accounts on several.")
+@bank_options(offline=False)
+def accounts_unlock(user_no, platform_no, bank_url, as_json=False) -> None:
+    """Lift a trade-password lock (after 5 wrong attempts) on a running bank."""
+    from urllib.parse import quote
+
+    bank = BankSource(bank_url, None, offline=False)
+    data = bank.send("POST", f"/sim/users/{quote(user_no, safe='')}/unlock",
+                     params={"platformNo": platform_no} if platform_no else None)
+    if as_json:
+        return _echo_json(data)
+    click.echo(f"{data['userNo']} on {data['platformNo']}: trade password "
+               + ("unlocked" if data["wasLocked"] else f"was not locked ({data['failures']} wrong attempt(s) cleared)"))
 
 
 @accounts.command("show")

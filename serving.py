@@ -128,6 +128,25 @@ class _Gunicorn(BaseApplication):
         return self._factory()
 
 
+def warn_if_exposed(host: str, what: str) -> bool:
+    """A loud WARNING on stderr when ``host`` is not a loopback address; whether it warned."""
+    import ipaddress
+    import sys
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return False
+    bar = "!" * 78
+    print(f"{bar}\nWARNING: the {what} listens on {host}, beyond this machine's loopback.\n"
+          f"It is a sandbox: it holds personal data (names, ID numbers, card numbers) and an operator\n"
+          f"credential, and it was not built to face a network. Bind 127.0.0.1 unless you mean it.\n{bar}",
+          file=sys.stderr, flush=True)
+    return True
+
+
 def serve(factory: Callable[[], object], *, host: str, port: int, workers: int = 2, threads: int = 4,
           on_ready: Optional[Callable[[str, int], None]] = None, log_level: str = "warning",
           read_timeout: float = DEFAULT_READ_TIMEOUT) -> None:

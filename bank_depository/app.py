@@ -8,11 +8,11 @@ from typing import Any, Optional
 from flask import Flask
 
 from . import faults as faults_mod
-from .clock import Clock, PersistentClock, parse_instant
+from .clock import Clock, PersistentClock, iso, parse_instant
 from .http import (checkfile_view, console_view, edge, errors, filters, gateway_view, legacy_view, openapi,
                    service_view, sim_view)
 from .notify.dispatcher import DEFAULT_SCHEDULE, Dispatcher
-from .protocol import legacy as legacy_wire, operator, profiles, signing
+from .protocol import hygiene, legacy as legacy_wire, operator, profiles, signing
 from .services import platforms
 from .services.context import BankContext, register_platform
 from .storage import db
@@ -43,6 +43,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": DEFAULT_MAX_BODY,
 }
 PROFILES = profiles.NAMES
+
+
+def _hygiene(response):
+    hygiene.apply(response.headers)
+    return response
 
 
 def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
@@ -83,6 +88,10 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     db.ensure_column(conn, "notifications", "cycle_start", "INTEGER NOT NULL DEFAULT 0")
     if clock is None:
         persistent = PersistentClock(database.conn)
+        found = persistent.recover()
+        if found:
+            log.warning("the persisted clock (%s) was outside %s: clamped to %s; set it with POST /sim/clock"
+                        " (one move back is allowed)", found, "2000-01-01..2099-12-31", iso(persistent.now()))
         if cfg["CLOCK_START"] and conn.execute("SELECT 1 FROM meta WHERE key LIKE 'clock.%'").fetchone() is None:
             start = parse_instant(cfg["CLOCK_START"])
             if cfg["CLOCK_FROZEN"]:
@@ -114,13 +123,16 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
     errors.install(app)
     filters.install(app)
     edge.install(app)
+    app.after_request(_hygiene)
     app.register_blueprint(service_view.bp)
     app.register_blueprint(checkfile_view.bp)
     app.register_blueprint(gateway_view.bp)
     app.register_blueprint(sim_view.bp)
     app.register_blueprint(console_view.bp)
     app.register_blueprint(openapi.bp)
-    app.register_blueprint(legacy_view.bp, url_prefix=context_path)
+    if any(p.profile.serves_context_routes for p in ctx.platforms.values()):
+        # the original's routes, local endpoints included, exist only for a legacy platform
+        app.register_blueprint(legacy_view.bp, url_prefix=context_path)
     if cfg["DISPATCHER_THREAD"]:
         lock = None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".dispatch.lock"
         dispatcher.start(lock_path=lock)

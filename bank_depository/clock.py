@@ -10,6 +10,12 @@ Two kinds:
   database ``meta`` table, so every worker process and a restart see the same
   time. It never goes backwards.
 * :class:`FixedClock` is a frozen in-memory clock for unit tests.
+
+Both accept only instants in :mod:`bank_depository.protocol.clockrange`
+(2000-01-01 .. 2099-12-31, UTC+8). A database holding a clock outside it
+(written by an older version) is clamped at start (:meth:`PersistentClock.recover`)
+and may then be set back once, so the bank can always be brought back by its own
+commands.
 """
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ import datetime as dt
 import math
 import sqlite3
 from typing import Callable, Optional, Protocol
+
+from .protocol import clockrange
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -54,6 +62,14 @@ def _plus(now: dt.datetime, seconds: float) -> dt.datetime:
         raise ClockError(f"advance_seconds {seconds} moves the clock past the calendar") from None
 
 
+def in_range(instant: dt.datetime) -> dt.datetime:
+    """``instant`` when the clock may show it; ClockError naming the range otherwise."""
+    problem = clockrange.problem(instant)
+    if problem:
+        raise ClockError(problem)
+    return instant
+
+
 def system_now() -> dt.datetime:
     return dt.datetime.now(CST)
 
@@ -78,7 +94,7 @@ class FixedClock:
         return self._now
 
     def set(self, instant: dt.datetime) -> dt.datetime:
-        instant = instant.astimezone(CST)
+        instant = in_range(instant.astimezone(CST))
         if instant < self._now:
             raise ClockError(f"cannot set the clock back to {iso(instant)} (now {iso(self._now)})")
         self._now = instant
@@ -98,16 +114,49 @@ class PersistentClock:
             "SELECT key, value FROM meta WHERE key IN ('clock.offset', 'clock.frozen')").fetchall())
         return float(rows.get("clock.offset", 0.0)), rows.get("clock.frozen")
 
+    def _current(self, offset: float, frozen: Optional[str]) -> dt.datetime:
+        """The clock's instant, clamped into range (a damaged value never raises here)."""
+        try:
+            value = parse_instant(frozen) if frozen else self._system() + dt.timedelta(seconds=offset)
+        except (ClockError, OverflowError, ValueError):
+            return clockrange.LATEST
+        return clockrange.clamp(value)
+
     def now(self) -> dt.datetime:
-        offset, frozen = self._read(self._connect())
-        if frozen:
-            return parse_instant(frozen)
-        return self._system() + dt.timedelta(seconds=offset)
+        return self._current(*self._read(self._connect()))
+
+    def recover(self) -> Optional[str]:
+        """At start: clamp a persisted clock outside the range and allow one move back; what was found."""
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            offset, frozen = self._read(conn)
+            try:
+                value = parse_instant(frozen) if frozen else self._system() + dt.timedelta(seconds=offset)
+                bad = clockrange.problem(value) is not None
+            except (ClockError, OverflowError, ValueError):
+                bad = True
+            if not bad:
+                conn.execute("COMMIT")
+                return None
+            found = frozen or f"offset {offset}"
+            target = self._current(offset, frozen)
+            if frozen:
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'clock.frozen'", (iso(target),))
+            else:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock.offset', ?)",
+                             (repr((target - self._system()).total_seconds()),))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock.recovered', ?)", (str(found),))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return str(found)
 
     def freeze(self, instant: Optional[dt.datetime] = None) -> dt.datetime:
         """Stop the clock (at ``instant`` or now): deterministic runs."""
         conn = self._connect()
-        target = instant or self.now()
+        target = in_range(instant or self.now())
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock.frozen', ?)", (iso(target),))
         return target
 
@@ -144,14 +193,16 @@ class PersistentClock:
         return self.set(_plus(self.now(), seconds))
 
     def set(self, instant: dt.datetime) -> dt.datetime:
+        instant = in_range(instant.astimezone(CST))
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
             offset, frozen = self._read(conn)
-            current = parse_instant(frozen) if frozen else self._system() + dt.timedelta(seconds=offset)
-            instant = instant.astimezone(CST)
-            if instant < current:
+            current = self._current(offset, frozen)
+            recovered = conn.execute("SELECT 1 FROM meta WHERE key = 'clock.recovered'").fetchone() is not None
+            if instant < current and not recovered:
                 raise ClockError(f"cannot set the clock back to {iso(instant)} (now {iso(current)})")
+            conn.execute("DELETE FROM meta WHERE key = 'clock.recovered'")
             if frozen:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'clock.frozen'", (iso(instant),))
             else:

@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from bank_depository.domain.identity import id_check_char  # noqa: E402
 from bank_depository.client import SimClient, SimError  # noqa: E402
 from bank_depository.protocol import envelope, operator, signing  # noqa: E402
+from scenarios.harness import hidden_fields  # noqa: E402
 
 PLATFORM_NO = "wanxinp2p"
 PASSWORD = "123456"
@@ -179,8 +180,9 @@ class Platform:
         page = self.http.get(self.url + "/gateway", params=self.fields(service, payload), timeout=30)
         if page.status_code != 200 or 'id="confirm"' not in page.text:
             raise RuntimeError(f"{service} page: {page.status_code} {page.text[:500]}")
+        # The page's one-time pageToken goes back with the form; its cookie stays in the session.
         form = {"platformNo": PLATFORM_NO, "requestNo": payload["requestNo"], "serviceName": service,
-                "password": PASSWORD}
+                "password": PASSWORD, "pageToken": hidden_fields(page.text).get("pageToken", "")}
         if service == "PERSONAL_REGISTER":
             form["confirmPassword"] = PASSWORD
         done = self.http.post(self.url + "/gateway/confirm", data=form, allow_redirects=False, timeout=30)

@@ -50,7 +50,9 @@ RECHARGE_FEN = 100_000  # what each user really has at the bank: 1,000.00
 
 def open_users(sb: Sandbox, count: int) -> list[str]:
     """Investors opened and funded through the platform's API and the bank's pages."""
-    bank, platform = SimClient(sb.bank_url, sb.sim_token, timeout=30), SimClient(sb.platform_url, timeout=30)
+    # one credential opens the bank's /sim and the platform's API
+    bank = SimClient(sb.bank_url, sb.sim_token, timeout=30)
+    platform = SimClient(sb.platform_url, sb.sim_token, timeout=30)
     ua, users = UserAgent(), []
     for i in range(1, count + 1):
         ident = identity(i, 4242)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from decimal import Decimal
 from typing import Optional
 
 import requests
 from flask import Flask
 
-from bank_depository.protocol import legacy, profiles, signing
+from bank_depository.protocol import hygiene, legacy, operator, profiles, signing
 from bank_depository.protocol.money import parse_yuan
 
 from .bank_client import BankClient
@@ -45,7 +46,13 @@ DEFAULTS = {
     "DAILY_JOB_THREAD": False,   # run the daily job in the background on the platform's clock
     # The request-size limit in bytes (Flask's own key): a larger body is answered 413 unread.
     "MAX_CONTENT_LENGTH": DEFAULT_MAX_BODY,
+    "SIM_TOKEN": None,           # the operator credential for /api and /sim; None: read or generate <db>.sim-token
 }
+
+
+def _hygiene(response):
+    hygiene.apply(response.headers)
+    return response
 
 
 def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] = None,
@@ -58,10 +65,17 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
         cfg["MAX_FORM_MEMORY_SIZE"] = cfg["MAX_CONTENT_LENGTH"]
     if not cfg["PRIVATE_KEY"] or not cfg["BANK_PUBLIC_KEY"]:
         raise ValueError("the platform needs PRIVATE_KEY and BANK_PUBLIC_KEY")
+    if not cfg["SIM_TOKEN"]:
+        cfg["SIM_TOKEN"] = secrets.token_urlsafe(24) if cfg["DATABASE"] == ":memory:" else \
+            operator.ensure_file(cfg["DATABASE"])
     store = Store(str(cfg["DATABASE"]))
     store.init()
     if clock is None:
         clock = PlatformClock(store)
+        found = clock.recover()
+        if found:
+            log.warning("the stored clock (%s) was outside the range: clamped to %s; set it with POST /sim/clock"
+                        " (one move back is allowed)", found, clock.now().isoformat())
         fresh = store.one("SELECT 1 FROM meta WHERE key = 'clock'") is None
         if fresh and cfg["CLOCK_START"]:
             start = parse(cfg["CLOCK_START"])
@@ -96,6 +110,7 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[PlatformClock] 
     scheduler = daily.DailyScheduler(ctx)
     app.extensions["wanxin.scheduler"] = scheduler
     api.install_errors(app)
+    app.after_request(_hygiene)
     app.register_blueprint(api.bp)
     if cfg["DAILY_JOB_THREAD"]:
         scheduler.start(lock_path=None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".daily.lock")

@@ -1,13 +1,18 @@
 """The platform's clock: business time (CST) for due dates and daily jobs.
 
 It follows system time until moved; moves are persisted in ``meta`` so a
-restart keeps the business date, and it never goes backwards.
+restart keeps the business date, and it never goes backwards. The same range
+as the bank's (:mod:`bank_depository.protocol.clockrange`): a move outside it is
+refused; a stored clock outside it (an older database) is clamped at start and
+may then be set back once.
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
 from typing import Callable
+
+from bank_depository.protocol import clockrange
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 
@@ -21,7 +26,17 @@ def parse(text: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
         raise ClockError(f"{text!r} is not an ISO-8601 date-time") from None
-    return (value if value.tzinfo else value.replace(tzinfo=CST)).astimezone(CST)
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=CST)).astimezone(CST)
+    except OverflowError:
+        raise ClockError(f"{text!r} is outside the calendar") from None
+
+
+def in_range(at: dt.datetime) -> dt.datetime:
+    problem = clockrange.problem(at)
+    if problem:
+        raise ClockError(problem)
+    return at
 
 
 class PlatformClock:
@@ -36,11 +51,32 @@ class PlatformClock:
         kind, _, value = (row["value"] if row else "offset:0").partition(":")
         return kind, value
 
-    def now(self) -> dt.datetime:
+    def _raw(self) -> dt.datetime:
         kind, value = self._state()
         if kind == "frozen":
             return parse(value)
         return self._system() + dt.timedelta(seconds=float(value))
+
+    def now(self) -> dt.datetime:
+        try:
+            return clockrange.clamp(self._raw())
+        except (ClockError, OverflowError, ValueError):
+            return clockrange.LATEST
+
+    def recover(self) -> str | None:
+        """At start: clamp a stored clock outside the range, allowing one move back; what was found."""
+        try:
+            if clockrange.problem(self._raw()) is None:
+                return None
+        except (ClockError, OverflowError, ValueError):
+            pass
+        kind, value = self._state()
+        target = self.now()
+        self._save("frozen:" + target.isoformat() if kind == "frozen"
+                   else f"offset:{(target - self._system()).total_seconds()!r}")
+        with self._store.write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock.recovered', ?)", (value,))
+        return value
 
     def today(self) -> dt.date:
         return self.now().date()
@@ -50,14 +86,18 @@ class PlatformClock:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock', ?)", (text,))
 
     def freeze(self, at: dt.datetime | None = None) -> dt.datetime:
-        at = (at or self.now()).astimezone(CST)
+        at = in_range((at or self.now()).astimezone(CST))
         self._save("frozen:" + at.isoformat())
         return at
 
     def set(self, at: dt.datetime) -> dt.datetime:
-        at, current = at.astimezone(CST), self.now()
-        if at < current:
+        at, current = in_range(at.astimezone(CST)), self.now()
+        recovered = self._store.one("SELECT 1 FROM meta WHERE key = 'clock.recovered'") is not None
+        if at < current and not recovered:
             raise ClockError(f"cannot set the clock back to {at.isoformat()} (now {current.isoformat()})")
+        if recovered:
+            with self._store.write() as conn:
+                conn.execute("DELETE FROM meta WHERE key = 'clock.recovered'")
         kind, _ = self._state()
         if kind == "frozen":
             self._save("frozen:" + at.isoformat())

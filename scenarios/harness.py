@@ -14,9 +14,11 @@ over as bare Base64 DER and used with SHA1withRSA, ``/service`` and
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from html import unescape
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -145,7 +147,9 @@ class Sandbox:
         platform_settings = make_platform_config(
             self.workdir / "platform.sqlite", private_key=read("platform_private.pem"),
             bank_public_key=read("bank_public.pem"), bank_url=self.bank_server.url,
-            PUBLIC_URL=self.platform_server.url, CLOCK_FROZEN=True, CLOCK_START=start, ID_SEED=seed, **wire)
+            PUBLIC_URL=self.platform_server.url, CLOCK_FROZEN=True, CLOCK_START=start, ID_SEED=seed,
+            SIM_TOKEN=self.bank_app.config["SIM_TOKEN"],  # one credential opens both apps
+            **wire)
         platform_settings.update(platform_config or {})
         self.platform_app = create_platform(platform_settings, session=_loopback_session())
         self.bank_server.start(self.bank_app)
@@ -181,6 +185,18 @@ class Sandbox:
 
 
 GatewayError = gateway_user.GatewayError  # the page showed an error (re-exported for the runner)
+_TAG = re.compile(r'<input\b[^>]*>', re.I)
+_ATTR = re.compile(r'([a-zA-Z-]+)="([^"]*)"')
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of a page (the gateway form's, ``pageToken`` included), in any attribute order."""
+    fields = {}
+    for tag in _TAG.findall(html):
+        attrs = {k.lower(): v for k, v in _ATTR.findall(tag)}
+        if attrs.get("type", "").lower() == "hidden" and attrs.get("name"):
+            fields[attrs["name"]] = unescape(attrs.get("value", ""))
+    return fields
 
 
 class UserAgent:

@@ -91,7 +91,8 @@ class Runner:
         self.agent = UserAgent(self.http)
         token = sim_token or (sandbox.sim_token if sandbox is not None else None)
         self.bank_client = SimClient(self.bank_url, token, session=self.http, timeout=120)
-        self.platform_client = SimClient(self.platform_url, session=self.http, timeout=120)
+        # one credential opens both apps
+        self.platform_client = SimClient(self.platform_url, token, session=self.http, timeout=120)
         self.tag = run_tag if run_tag is not None else 0
         self.users: dict[str, str] = {}      # actor -> platform userNo
         self.projects: dict[str, str] = {}   # scenario name -> projectNo

@@ -6,6 +6,7 @@ cheap, and notifications are dispatched only when a test says so.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -49,6 +50,16 @@ def operator_client(app):
     return client
 
 
+_PAGE_TOKEN = re.compile(r'name="pageToken"[^>]*value="([^"]*)"')
+
+
+def page_token(page) -> str:
+    """The one-time ``pageToken`` a rendered gateway page carries ('' when it has no form)."""
+    text = page if isinstance(page, str) else page.get_data(as_text=True)
+    found = _PAGE_TOKEN.search(text)
+    return found.group(1) if found else ""
+
+
 def make_id_number(seq: int) -> str:
     first17 = f"110101199001{(seq % 28) + 1:02d}{seq % 1000:03d}"
     return first17 + id_check_char(first17)
@@ -72,6 +83,18 @@ class BankDriver:
         self.keys = keys
         self.ctx = app.extensions["wanxin.bank"]
         self.seq = 0
+        self.tokens: dict[str, str] = {}  # requestNo -> pageToken of the last page rendered for it
+
+    def remember(self, page, request_no: str):
+        """Keep the pageToken of a gateway page (its cookie stays in the client), return the page."""
+        token = page_token(page)
+        if token:
+            self.tokens[request_no] = token
+        return page
+
+    def confirm_form(self, request_no: str, **form) -> dict:
+        """A /gateway/confirm form for ``request_no`` carrying the token of its last rendered page."""
+        return {"requestNo": request_no, "pageToken": self.tokens.get(request_no, ""), **form}
 
     # -- protocol ---------------------------------------------------------
     def signed(self, service: str, payload: dict, key=None, platform_no: str = PLATFORM_NO) -> dict:
@@ -99,11 +122,12 @@ class BankDriver:
         return data
 
     def gateway(self, service: str, payload: dict, password: str = "123456", confirm: str | None = None):
-        page = self.client.get("/gateway", query_string=self.signed(service, payload))
+        page = self.remember(self.client.get("/gateway", query_string=self.signed(service, payload)),
+                             payload["requestNo"])
         if page.status_code != 200 or b'id="confirm"' not in page.data:
             return page, None
         form = {"platformNo": PLATFORM_NO, "requestNo": payload["requestNo"], "serviceName": service,
-                "password": password}
+                "password": password, "pageToken": page_token(page)}
         if service == "PERSONAL_REGISTER":
             form["confirmPassword"] = password if confirm is None else confirm
         return page, self.client.post("/gateway/confirm", data=form)

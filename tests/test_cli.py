@@ -405,3 +405,21 @@ def test_demo_json_reports_a_clean_verdict():
     assert verdict["reconciledDays"] >= 12
     assert data["result"]["ok"] is True
     assert len(data["accounts"]["users"]) == 6
+
+
+# -- issue 14: unlocking a trade password -----------------------------------------------------------------
+def test_accounts_unlock_lifts_a_lock_on_a_running_bank(live):
+    user = live.users["ivy"]
+    conn = live.bank_ctx.conn()
+    with conn:
+        conn.execute("INSERT OR REPLACE INTO password_guards (platform_no, user_no, failures, locked_at, updated_at)"
+                     " VALUES ('wanxinp2p', ?, 5, '2026-01-05T09:00:00+08:00', '2026-01-05T09:00:00+08:00')", (user,))
+    data = json_of(invoke("accounts", "unlock", user, "--bank-url", live.bank_url, "--json"))
+    assert data == {"platformNo": "wanxinp2p", "userNo": user, "wasLocked": True, "failures": 5, "locked": False}
+    again = invoke("accounts", "unlock", user, "--bank-url", live.bank_url)
+    assert again.exit_code == 0 and "was not locked" in again.output
+
+
+def test_accounts_unlock_of_an_unknown_user_is_one_line_error(live):
+    result = invoke("accounts", "unlock", "NOBODY", "--bank-url", live.bank_url)
+    assert result.exit_code == 1 and "NOBODY" in result.stderr and "Traceback" not in result.output

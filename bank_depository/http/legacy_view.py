@@ -12,13 +12,13 @@ endpoint refusals are the original's signed ``DepositoryResponse``.
 from __future__ import annotations
 
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, request
 
 from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope, legacy, profiles, services as svc, signing, strictjson
 from ..services import counter, gateway, inspect, local
 from . import edge
-from .gateway_view import TITLES, _stored_request, confirm_with_faults, opened
+from .gateway_view import _stored_request, confirm_with_faults, opened, render_page
 from .service_view import json_response, run_direct
 
 bp = Blueprint("legacy", __name__)
@@ -92,8 +92,17 @@ def service():
 
 
 def _page(page: gateway.Page, status: int = 200):
-    return render_template("legacy_gateway.html", page=page, title=TITLES.get(page.service, "银行存管"),
-                           action=ACTIONS.get(page.service, "")), status
+    # The page lives at {context}/gateway and posts to {context}/trans/…: the cookie goes only there.
+    return render_page("legacy_gateway.html", page, status, _cookie_path(), action=ACTIONS.get(page.service, ""))
+
+
+def _cookie_path() -> str:
+    return request.script_root + bp_prefix() + "/trans"
+
+
+def bp_prefix() -> str:
+    """The context path this blueprint is mounted under (``LEGACY_CONTEXT_PATH``)."""
+    return legacy.context_path(current_app.config["LEGACY_CONTEXT_PATH"])
 
 
 @bp.route("/gateway", methods=["GET", "POST"])
@@ -149,8 +158,9 @@ def trans(kind: str):
     # The original's page asks twice: prePassword first, then password (the one it keeps).
     form = {"password": password, "confirmPassword": str(request.form.get("prePassword", password) or "")}
     return confirm_with_faults(ctx, platform, request_no, service, payload, form,
-                               lambda message: _page(gateway.Page(service, platform.platform_no, request_no,
-                                                                  error=message), 400))
+                               lambda message, status=400: _page(gateway.Page(service, platform.platform_no,
+                                                                              request_no, error=message), status),
+                               cookie_path=_cookie_path())
 
 
 # -- local endpoints: no envelope, no signature (reference §2.9) ----------------
@@ -181,7 +191,7 @@ def search_cards():
 @bp.post("/users/password")
 def verify_password():
     ctx = _ctx()
-    return json_response(local.verify_password(ctx.conn(), _legacy_platforms(ctx), _json_body()))
+    return json_response(local.verify_password(ctx.conn(), _legacy_platforms(ctx), _json_body(), ctx.now_iso()))
 
 
 @bp.get("/l/cancel-pre-freeze")

@@ -11,7 +11,7 @@ from ..clock import ClockError, PersistentClock, iso, parse_instant
 from ..domain.errors import param_error
 from ..notify import dispatcher as notify
 from ..protocol import gateway_user, operator, strictjson
-from ..services import checkfile, counter, inspect, platforms, reset, verify
+from ..services import checkfile, counter, guard, inspect, platforms, reset, verify
 from ..storage import request_log
 from .errors import error_json
 
@@ -66,6 +66,14 @@ def accounts():
 @bp.get("/accounts/<user_no>")
 def account(user_no: str):
     return jsonify(inspect.account(_ctx().conn(), user_no, request.args.get("platformNo") or None))
+
+
+@bp.post("/users/<user_no>/unlock")
+def unlock_user(user_no: str):
+    """Lift a trade-password lock (``platformNo`` in the query or body when the userNo is on several platforms)."""
+    data = request.get_json(silent=True)
+    platform_no = request.args.get("platformNo") or (data.get("platformNo") if isinstance(data, dict) else "") or ""
+    return jsonify(guard.unlock(_ctx(), user_no, str(platform_no)))
 
 
 @bp.get("/holds")

@@ -46,6 +46,8 @@ _TABLE = [
     Code("600201", "USER_NOT_FOUND", "用户编码不存在"),
     Code("60301", "IDENTITY_MISMATCH", "个人信息验证失败"),
     Code("60302", "PASSWORD_WRONG", "用户交易密码错误"),
+    Code("60303", "PASSWORD_LOCKED", "交易密码已锁定"),
+    Code("60401", "PAGE_EXPIRED", "页面已失效, 请重新发起"),
     Code("99999", "UNKNOWN", "未知错误"),
 ]
 
@@ -81,6 +83,8 @@ USER_EXISTS = "60105"
 USER_NOT_FOUND = "600201"
 IDENTITY_MISMATCH = "60301"
 PASSWORD_WRONG = "60302"
+PASSWORD_LOCKED = "60303"
+PAGE_EXPIRED = "60401"
 UNKNOWN = "99999"
 
 #: ``status`` values carried in every respData.

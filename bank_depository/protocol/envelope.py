@@ -4,6 +4,12 @@ Request: ``serviceName``, ``platformNo``, ``reqData`` (standard padded Base64
 of the UTF-8 JSON payload) and ``signature`` (over the *decoded* JSON bytes).
 Response: ``{"respData": {...}, "signature": "..."}`` where the signature
 covers the exact compact ``respData`` text as it stands in the body.
+
+The modern profile binds a signature to its service and platform: the signed
+JSON carries ``serviceName`` and ``platformNo`` equal to the envelope's
+(:func:`require_binding`), so a signed request cannot be replayed under another
+service or platform. The legacy profile keeps the original's scheme (the
+signature covers only reqData) and with it that weakness.
 """
 from __future__ import annotations
 
@@ -149,11 +155,18 @@ class SignedRequest:
         }
 
 
+BOUND_FIELDS = ("serviceName", "platformNo")
+
+
 def sign_request(service_name: str, platform_no: str, payload: Mapping[str, Any],
                  key: signing.PrivateKey, algorithm: str = signing.SHA256,
-                 *, payload_text: Optional[str] = None) -> SignedRequest:
-    """Build a signed request; ``payload_text`` overrides the serialisation byte for byte."""
-    text = payload_text if payload_text is not None else dumps(payload)
+                 *, payload_text: Optional[str] = None, bind: bool = True) -> SignedRequest:
+    """Build a signed request; ``payload_text`` overrides the serialisation byte for byte.
+
+    ``bind`` (the modern profile): the signed JSON also carries ``serviceName`` and
+    ``platformNo``; pass ``bind=False`` for the legacy profile's original scheme.
+    """
+    text = request_text(service_name, platform_no, payload, payload_text=payload_text, bind=bind)
     return SignedRequest(service_name, platform_no, text,
                          signing.sign(key, text.encode("utf-8"), algorithm))
 
@@ -182,6 +195,48 @@ def verify_request(request: SignedRequest, key: signing.PublicKey, algorithm: st
     if not signing.verify(key, request.payload_bytes, request.signature, algorithm):
         raise EnvelopeError(codes.SIGN_FAIL, "signature does not match reqData",
                             request_no=request_no_of(request.payload_text))
+
+
+def request_text(service_name: str, platform_no: str, payload: Mapping[str, Any], *,
+                 payload_text: Optional[str] = None, bind: bool = True) -> str:
+    """The exact JSON text :func:`sign_request` signs (bound to the service and platform when ``bind``)."""
+    if payload_text is None:
+        return dumps({**payload, "serviceName": service_name, "platformNo": platform_no} if bind else payload)
+    return bind_text(payload_text, service_name, platform_no) if bind else payload_text
+
+
+def bind_text(text: str, service_name: str, platform_no: str) -> str:
+    """A JSON object text with the binding fields appended when it lacks them (deterministic, so a
+    recorded payload resent later is the same bytes); anything that is not an object is left as it is."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(obj, dict) or all(k in obj for k in BOUND_FIELDS):
+        return text
+    body = text.rstrip()
+    if not body.endswith("}"):
+        return text
+    extra = ",".join(f"{dumps(k)}:{dumps(v)}" for k, v in zip(BOUND_FIELDS, (service_name, platform_no))
+                     if k not in obj)
+    return body[:-1] + ("," if obj else "") + extra + "}"
+
+
+def require_binding(request: SignedRequest) -> None:
+    """The modern profile's rule: the signed JSON names the envelope's serviceName and platformNo.
+
+    Missing: 00003 (a parameter is missing); different: 00004 (the signature was made
+    for another service or platform, so it does not hold for this envelope).
+    """
+    payload = request.payload()
+    request_no = request_no_of(request.payload_text)
+    for name, expected in zip(BOUND_FIELDS, (request.service_name, request.platform_no)):
+        if name not in payload:
+            raise EnvelopeError(codes.PARAM_FAIL, f"the signed reqData must carry {name} (the modern profile binds"
+                                                  " the signature to the service and the platform)", request_no)
+        if payload[name] != expected:
+            raise EnvelopeError(codes.SIGN_FAIL, f"the signature was made for {name} {payload[name]!r}, but the"
+                                                 f" envelope says {expected!r}", request_no)
 
 
 def request_no_of(text: str) -> str:

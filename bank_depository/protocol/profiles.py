@@ -80,6 +80,13 @@ class WireProfile:
     #: A requestNo already used for another service answers that service's stored response
     #: (else: a 00005 conflict naming serviceName).
     replays_across_services: bool
+    #: The signed reqData must name the envelope's serviceName and platformNo
+    #: (:func:`envelope.require_binding`), so a signature cannot be replayed under another service or
+    #: platform. The original's scheme signs reqData alone: that weakness is kept for the legacy wire.
+    binds_signature: bool
+    #: A wrong trade password's redirect says how many attempts are left before the lockout
+    #: (else the original's bare message).
+    tells_attempts_left: bool
     #: What the platform's notify URL is, relative to its base (the platform side of the wire).
     notify_path: str
 
@@ -142,6 +149,8 @@ class ModernProfile(WireProfile):
     roles: RolePolicy = STRICT_ROLES
     requires_repaying_status: bool = True
     replays_across_services: bool = False
+    binds_signature: bool = True
+    tells_attempts_left: bool = True
     notify_path: str = "/notify"
 
 
@@ -157,6 +166,9 @@ class LegacyProfile(WireProfile):
     #: The original's interceptor replays a stored response by requestNo alone, so the MODIFY_PROJECT its
     #: platform sends with the CONFIRM_LOAN's requestNo gets the CONFIRM_LOAN answer and changes nothing.
     replays_across_services: bool = True
+    #: The original signs reqData alone (no binding to serviceName / platformNo).
+    binds_signature: bool = False
+    tells_attempts_left: bool = False
     #: The original appends ``gateway/`` to the notify URL, so it ends with a slash.
     notify_path: str = "/notify/"
 

@@ -15,6 +15,12 @@ QUERY_TRANSACTION = "QUERY_TRANSACTION"
 QUERY_USER = "QUERY_USER"
 DOWNLOAD_CHECKFILE = "DOWNLOAD_CHECKFILE"
 
+#: A notice, not the outcome of a request: the user's trade password locked after too many wrong
+#: attempts (its payload: requestNo ``LOCK_…``, userNo, respCode 60303, failedAttempts, lockedAt,
+#: triggerRequestNo). A platform acknowledges it with ``OK`` like any other notification.
+TRADE_PASSWORD_LOCKED = "TRADE_PASSWORD_LOCKED"
+NOTICE_SERVICES = frozenset({TRADE_PASSWORD_LOCKED})
+
 GATEWAY_SERVICES = frozenset({PERSONAL_REGISTER, RECHARGE, WITHDRAW})
 DIRECT_SERVICES = frozenset({
     CREATE_PROJECT, MODIFY_PROJECT, USER_AUTO_PRE_TRANSACTION, CANCEL_PRE_TRANSACTION,

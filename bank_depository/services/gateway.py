@@ -21,7 +21,7 @@ from ..protocol import profiles
 from ..protocol.profiles import RolePolicy
 from ..protocol.money import format_fen
 from ..storage import db, ledger as ledger_sql, repo, requests as requests_sql
-from . import outbox
+from . import guard, outbox, pages
 from .context import BankContext, Platform
 from .pipeline import differing_field, record_request, request_no_of
 from .tx import Tx
@@ -40,21 +40,7 @@ class Page:
     code: str = ""      # the protocol code of ``error`` (for the request log)
 
 
-#: Wrong trade passwords allowed before the lockout (issue 12's rule).
-LOCKOUT_ATTEMPTS = 5
-#: Where the users table may count wrong trade passwords (the lockout's column, when this branch has it).
-_FAILURE_COLUMNS = ("password_failures", "failed_attempts", "password_attempts", "wrong_attempts")
 CANCELLED = "用户取消"
-
-
-def attempts_left(user) -> Optional[int]:
-    """Wrong passwords the user may still type before the lockout, or None when they typed none
-    (or this database keeps no count)."""
-    keys = user.keys()
-    failures = next((user[c] for c in _FAILURE_COLUMNS if c in keys), None)
-    if not failures:
-        return None
-    return max(LOCKOUT_ATTEMPTS - int(failures), 0)
 
 
 @dataclass
@@ -186,9 +172,15 @@ def open_page(ctx: BankContext, request: envelope.SignedRequest, platform: Platf
         if stored is None:
             record_request(tx, payload_text=request.payload_text, status=codes.STATUS_PROCESSING,
                            resp_code="", resp_text=None)
+    watch = guard.state(conn, platform.platform_no, shown["userNo"]) if service != svc.PERSONAL_REGISTER else None
+    if watch is not None and watch.locked:
+        # Still pending: once the operator unlocks, reopening the request gives a working page.
+        page.error, page.code = guard.locked_message(), codes.PASSWORD_LOCKED
+        page.done_url = platform.profile.callback_url(page.done_url, 2, page.error)
+        return page
     page.fields = {k: v for k, v in shown.items() if not k.startswith("_")}
-    if "_user" in shown:
-        page.attempts_left = attempts_left(shown["_user"])
+    if watch is not None and watch.failures:
+        page.attempts_left = max(guard.MAX_FAILURES - watch.failures, 0)
     return page
 
 
@@ -211,39 +203,108 @@ def _redirect_for(stored, callback: str, platform: Platform) -> Redirect:
     return Redirect(platform.profile.callback_url(callback, code, msg), code, msg, stored.resp_code)
 
 
+@dataclass(frozen=True)
+class PagePass:
+    """What binds a confirmation to its page: the form's ``pageToken`` and the page's cookie."""
+    token: str = ""
+    cookie: str = ""
+
+
+def check_page(ctx: BankContext, platform: Platform, request_no: str, page: PagePass) -> None:
+    """Refuse (:class:`pages.PageRefused`, nothing changes) a confirmation not bound to its live page."""
+    conn = ctx.conn()
+    stored = requests_sql.get(conn, platform.platform_no, request_no)
+    if stored is None or stored.service_name not in svc.GATEWAY_SERVICES:
+        raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
+    pages.check(conn, platform.platform_no, request_no, page.token, page.cookie, ctx.clock.now(),
+                final=stored.status != codes.STATUS_PROCESSING)
+
+
 def confirm(ctx: BankContext, platform: Platform, request_no: str, form: dict,
-            reject_code: str = "") -> Redirect:
+            reject_code: str = "", page: PagePass = PagePass()) -> Redirect:
     """Execute a pending gateway request with what the user typed on the bank's page.
 
-    ``reject_code`` (an injected fault) refuses before anything changes.
+    The page binding is checked first; ``reject_code`` (an injected fault)
+    refuses before anything changes. The slow password hash (checking the
+    trade password, or hashing a new one) runs before the write lock is
+    taken; inside the transaction the request, the page and the attempt
+    counter are read again, so a concurrent confirmation cannot slip past.
     """
     callback_with = platform.profile.callback_url
+    pn = platform.platform_no
     conn = ctx.conn()
+    check_page(ctx, platform, request_no, page)
+    stored = requests_sql.get(conn, pn, request_no)
+    assert stored is not None  # check_page refuses an unknown request
+    service = stored.service_name
+    p = Payload(envelope.stored_payload(stored.payload), fields=catalogue.request_fields(service))
+    callback = _callback(p)
+    if stored.status != codes.STATUS_PROCESSING:
+        return _redirect_for(stored, callback, platform)
+    if reject_code:
+        msg = codes.message(reject_code)
+        return Redirect(callback_with(callback, 2, msg), 2, msg, reject_code)
+    password = str(form.get("password") or "")
+
+    def retry(message: str, code: str) -> Redirect:
+        return Redirect(callback_with(callback, 2, message), 2, message, code)
+
+    # -- outside the write lock: the slow hash ---------------------------------------------------
+    new_hash, verdict, seen_hash, user_no = "", False, None, ""
+    if service == svc.PERSONAL_REGISTER:
+        problem = identity.password_problem(password)
+        if problem:
+            return retry(codes.message(codes.PARAM_FAIL) + ": " + problem, codes.PARAM_FAIL)
+        if password != str(form.get("confirmPassword") or ""):
+            return retry(codes.message(codes.PARAM_FAIL) + ": the two passwords differ", codes.PARAM_FAIL)
+        new_hash = identity.hash_password(password, ctx.password_iterations)
+    else:
+        user_no = _user_no(p)
+        user = repo.user(conn, pn, user_no) if user_no else None
+        if user is not None:
+            if guard.state(conn, pn, user_no).locked:
+                return retry(guard.locked_message(), codes.PASSWORD_LOCKED)
+            seen_hash = user["password_hash"]
+            verdict = identity.check_password(password, seen_hash)
+
+    # -- one transaction: re-check, then act -------------------------------------------------------
     with db.transaction(conn):
-        stored = requests_sql.get(conn, platform.platform_no, request_no)
-        if stored is None or stored.service_name not in svc.GATEWAY_SERVICES:
-            raise BankError(codes.TRANSACTION_NOT_FOUND, f"no gateway request {request_no}")
-        p = Payload(envelope.stored_payload(stored.payload), fields=catalogue.request_fields(stored.service_name))
-        callback = _callback(p)
-        if stored.status != codes.STATUS_PROCESSING:
-            return _redirect_for(stored, callback, platform)
-        if reject_code:
-            msg = codes.message(reject_code)
-            return Redirect(callback_with(callback, 2, msg), 2, msg, reject_code)
-        service = stored.service_name
-        tx = Tx(conn, platform.platform_no, request_no, service, ctx.clock.now(), ctx.password_iterations,
-                platform.profile)
-        password = str(form.get("password") or "")
+        current = requests_sql.get(conn, pn, request_no)
+        assert current is not None
+        if current.status != codes.STATUS_PROCESSING:  # finished by a concurrent confirmation
+            return _redirect_for(current, callback, platform)
+        pages.check(conn, pn, request_no, page.token, page.cookie, ctx.clock.now())
+        tx = Tx(conn, pn, request_no, service, ctx.clock.now(), ctx.password_iterations, platform.profile)
         try:
             with db.savepoint(conn, "gateway"):
-                shown = _static_checks(conn, platform.platform_no, service, p, platform.profile.roles)
-                extra = _execute(tx, service, p, shown, password, str(form.get("confirmPassword") or ""))
+                shown = _static_checks(conn, pn, service, p, platform.profile.roles)
+                if service != svc.PERSONAL_REGISTER:
+                    if guard.state(conn, pn, user_no).locked:
+                        raise _Locked(codes.PASSWORD_LOCKED)
+                    if shown["_user"]["password_hash"] != seen_hash:
+                        raise _InputError(codes.PASSWORD_WRONG, "the account changed meanwhile: try again")
+                    if not verdict:
+                        raise _WrongPassword(codes.PASSWORD_WRONG)
+                extra = _execute(tx, service, p, shown, new_hash)
+        except _Locked:
+            return retry(guard.locked_message(), codes.PASSWORD_LOCKED)
+        except _WrongPassword:
+            state = guard.record_failure(conn, pn, user_no, tx.now_iso, request_no)
+            if state.locked:
+                return retry(guard.locked_message(), codes.PASSWORD_LOCKED)
+            message = guard.wrong_message(state.failures) if platform.profile.tells_attempts_left \
+                else codes.message(codes.PASSWORD_WRONG)
+            return retry(message, codes.PASSWORD_WRONG)
         except _InputError as exc:
-            return Redirect(callback_with(callback, 2, exc.message), 2, exc.message, exc.code)
+            return retry(exc.message, exc.code)
         except BankError as exc:
-            note = _finish(ctx, tx, stored.payload, exc.code, exc.message, {"userNo": _user_no(p)})
+            note = _finish(ctx, tx, current.payload, exc.code, exc.message, {"userNo": _user_no(p)})
+            pages.mark_used(conn, pn, request_no, tx.now)
             return Redirect(callback_with(callback, 1, note["respMsg"]), 1, note["respMsg"], exc.code)
-        _finish(ctx, tx, stored.payload, codes.SUCCESS, codes.message(codes.SUCCESS), extra)
+        if user_no:
+            guard.reset(conn, pn, user_no)
+        _finish(ctx, tx, current.payload, codes.SUCCESS, codes.message(codes.SUCCESS), extra)
+        pages.mark_used(conn, pn, request_no, tx.now)
     return Redirect(callback_with(callback, 0), 0)
 
 
@@ -251,14 +312,18 @@ class _InputError(BankError):
     """What the user typed is wrong: nothing is final, the user may try again."""
 
 
-def _execute(tx: Tx, service: str, p: Payload, shown: dict, password: str, confirm_password: str) -> dict:
+class _WrongPassword(_InputError):
+    """A wrong trade password: counted, and the fifth locks."""
+
+
+class _Locked(_InputError):
+    """The trade password is locked: not even checked."""
+
+
+def _execute(tx: Tx, service: str, p: Payload, shown: dict, password_hash: str) -> dict:
+    """Act on a request whose password has been dealt with (a new hash, or the trade password verified)."""
     pn = tx.platform_no
     if service == svc.PERSONAL_REGISTER:
-        problem = identity.password_problem(password)
-        if problem:
-            raise _InputError(codes.PARAM_FAIL, problem)
-        if password != confirm_password:
-            raise _InputError(codes.PARAM_FAIL, "the two passwords differ")
         card = shown["_card"]
         user_no = shown["userNo"]
         available_id = ledger_sql.ensure_account(tx.conn, ledger.available(pn, user_no), "available", user_no)
@@ -269,13 +334,11 @@ def _execute(tx: Tx, service: str, p: Payload, shown: dict, password: str, confi
             " password_hash, available_id, frozen_id, request_no, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (pn, user_no, shown["role"], card["customer_id"], card["card_number"], card["fullname"],
-             card["id_number"], p.get("mobile"), identity.hash_password(password, tx.password_iterations),
+             card["id_number"], p.get("mobile"), password_hash,
              available_id, frozen_id, tx.request_no, tx.now_iso))
         tx.note(user_no=user_no)
         return {"userNo": user_no, "bankCode": card["bank_code"], "bankName": card["bank_name"]}
     user = shown["_user"]
-    if not identity.check_password(password, user["password_hash"]):
-        raise _InputError(codes.PASSWORD_WRONG, codes.message(codes.PASSWORD_WRONG))
     user_no, amount = user["user_no"], shown["_amount"]
     if service == svc.RECHARGE:
         tx.post(tx.entry().move(ledger.card(user["card_number"]), ledger.available(pn, user_no), amount))

@@ -18,7 +18,8 @@ from ..domain import identity
 from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope, legacy
 from ..protocol.money import format_fen
-from ..storage import repo
+from ..storage import db, repo
+from . import guard
 
 #: The original's balance change types (BalanceChangeCode).
 OPENED, INCREASE, DECREASE, FREEZE, UNFREEZE = 0, 1, 2, 3, 4
@@ -122,8 +123,24 @@ def search_cards(conn: sqlite3.Connection, query: dict, page_no: str, page_size:
     return legacy.local_response(page)
 
 
-def verify_password(conn: sqlite3.Connection, platform_nos: list[str], data: dict) -> str:
-    """``POST /users/password``: ``result`` 1 when the trade password is right, else 0."""
+def verify_password(conn: sqlite3.Connection, platform_nos: list[str], data: dict, now_iso: str) -> str:
+    """``POST /users/password``: ``result`` 1 when the trade password is right, else 0.
+
+    The same lockout as the gateway pages: a locked password is refused (PASSWORD_LOCKED) without
+    being checked; a wrong one counts (the fifth locks). The hash is checked before the write lock.
+    """
     user = _legacy_user(conn, platform_nos, str(data.get("userNo") or ""))
-    ok = user is not None and identity.check_password(str(data.get("password") or ""), user["password_hash"])
+    if user is None:
+        return legacy.local_response("0")
+    pn, user_no = user["platform_no"], user["user_no"]
+    if guard.state(conn, pn, user_no).locked:
+        raise guard.locked_error()
+    ok = identity.check_password(str(data.get("password") or ""), user["password_hash"])
+    with db.transaction(conn):
+        if guard.state(conn, pn, user_no).locked:
+            raise guard.locked_error()
+        if ok:
+            guard.reset(conn, pn, user_no)
+        else:
+            guard.record_failure(conn, pn, user_no, now_iso)
     return legacy.local_response("1" if ok else "0")

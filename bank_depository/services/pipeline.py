@@ -67,7 +67,8 @@ def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Plat
     A refused payload in a signed envelope (too deep, a lone surrogate, a number
     out of range, NaN, a key given twice) is recorded under its requestNo when
     one can be read, so a retry gets the same answer; ``exc.body`` is then that
-    answer in the platform's profile.
+    answer in the platform's profile. A profile that binds signatures (the modern one) also
+    needs the signed JSON to name the envelope's serviceName and platformNo.
     """
     try:
         request = envelope.parse_request(fields)
@@ -94,6 +95,8 @@ def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Plat
                                             ctx.platforms.values())
         exc.detail = f"{exc.detail} ({exc.diagnosis['hint']})"
         raise
+    if platform.profile.binds_signature:
+        envelope.require_binding(request)
     return request, platform
 
 

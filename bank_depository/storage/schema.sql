@@ -214,3 +214,26 @@ CREATE TABLE IF NOT EXISTS request_log (
 );
 CREATE INDEX IF NOT EXISTS request_log_platform ON request_log (platform_no, id);
 CREATE INDEX IF NOT EXISTS request_log_request ON request_log (request_no);
+-- One live gateway page per pending request: the one-time token its form carries and the
+-- cookie it set, both stored as SHA-256 digests. Reopening the request replaces the row
+-- (the old page dies); the request's final outcome marks it used.
+CREATE TABLE IF NOT EXISTS gateway_pages (
+    platform_no TEXT NOT NULL,
+    request_no  TEXT NOT NULL,
+    token_hash  TEXT NOT NULL UNIQUE,
+    cookie_hash TEXT NOT NULL,
+    issued_at   TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    used_at     TEXT,
+    PRIMARY KEY (platform_no, request_no)
+);
+
+-- Wrong trade-password attempts per depository account; locked_at set after the 5th.
+CREATE TABLE IF NOT EXISTS password_guards (
+    platform_no TEXT NOT NULL,
+    user_no     TEXT NOT NULL,
+    failures    INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    locked_at   TEXT,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (platform_no, user_no)
+);

@@ -5,13 +5,30 @@ import datetime as dt
 
 from flask import Blueprint, current_app, jsonify, request
 
-from bank_depository.protocol import strictjson
+from bank_depository.protocol import operator, strictjson
 
 from ..clock import parse
 from ..domain.errors import PlatformError, bad
 from ..services import agent, claims, consumer, daily, lending, projects, reconcile, recovery, repayment
 
 bp = Blueprint("api", __name__)
+
+#: What stays open without the operator credential: the bank's signed notifications and the
+#: browser's way back from the bank's pages.
+OPEN_ENDPOINTS = frozenset({"api.notify", "api.notify_legacy", "api.callback"})
+
+
+@bp.before_request
+def _require_operator():
+    """The platform's API acts and discloses personal data: only the operator credential opens it."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if not operator.matches(current_app.config["SIM_TOKEN"], request.headers.get(operator.HEADER_NAME)):
+        return jsonify({"error": {"code": "UNAUTHORIZED", "message": "the platform's API needs the operator"
+                                  " credential: send 'Authorization: Bearer <token>' (wanxin platform serve"
+                                  " --sim-token, WANXIN_SIM_TOKEN, or the <db>.sim-token file beside its"
+                                  " database)"}}), 401
+    return None
 
 
 def _ctx():

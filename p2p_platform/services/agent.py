@@ -20,7 +20,7 @@ import json
 import sqlite3
 from typing import Any, Optional
 
-from bank_depository.protocol import codes, envelope, services as svc
+from bank_depository.protocol import codes, services as svc
 
 from ..bank_client import BankReply, OutcomeUnknown
 from ..domain.states import RecordStatus
@@ -39,8 +39,8 @@ def record(conn: sqlite3.Connection, ctx: PlatformContext, service: str, payload
            object_id: str, amount: int = 0, commission: int = 0, user_no: str = "", biz_type: str = "") -> str:
     """Insert the unsynced record inside the caller's transaction; returns the requestNo."""
     records.insert(conn, request_no=payload["requestNo"], service=service, object_type=object_type,
-                   object_id=object_id, payload_text=envelope.dumps(payload), amount=amount, commission=commission,
-                   user_no=user_no, biz_type=biz_type, created_at=ctx.now_iso())
+                   object_id=object_id, payload_text=ctx.bank.payload_text(service, payload), amount=amount,
+                   commission=commission, user_no=user_no, biz_type=biz_type, created_at=ctx.now_iso())
     return payload["requestNo"]
 
 

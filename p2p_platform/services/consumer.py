@@ -179,6 +179,11 @@ def receive_notification(ctx: PlatformContext, fields) -> str:
     except EnvelopeError as exc:
         return f"REJECTED {exc.code}: {exc.detail}"
     request_no = str(payload.get("requestNo", ""))
+    if service in svc.NOTICE_SERVICES and request_no:  # a notice (the trade password locked): noted once
+        with ctx.store.write() as conn:
+            conn.execute("INSERT OR IGNORE INTO notifications_seen (service_name, request_no, received_at)"
+                         " VALUES (?, ?, ?)", (service, request_no, ctx.now_iso()))
+        return "OK"
     if service not in svc.GATEWAY_SERVICES or not request_no:
         return f"REJECTED: unexpected notification {service}"
     data = {k: (str(v) if not isinstance(v, (int, str)) else v) for k, v in payload.items()}

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from bank_depository.app import create_app
 from bank_depository.config import bank_config
 from bank_depository.protocol import envelope, legacy, signing
-from tests.conftest import START, make_id_number, operator_client
+from tests.conftest import START, make_id_number, operator_client, page_token
 from tests.legacy_keys import DEPOSITORY_PRIVATE_KEY, DEPOSITORY_PUBLIC_KEY, P2P_PRIVATE_KEY, P2P_PUBLIC_KEY
 
 PLATFORM_NO = "wanxinp2p"
@@ -41,7 +41,8 @@ def legacy_config(tmp_path, keys=None, **extra) -> dict:
 def query(service: str, payload: dict, *, key=None, platform_no: str = PLATFORM_NO,
           algorithm: str = signing.SHA1, payload_text: str | None = None) -> str:
     """The query string the original platform's signing interceptor builds."""
-    req = envelope.sign_request(service, platform_no, payload, key or P2P_KEY, algorithm, payload_text=payload_text)
+    req = envelope.sign_request(service, platform_no, payload, key or P2P_KEY, algorithm, payload_text=payload_text,
+                                bind=False)
     return legacy.query_string(req.fields())
 
 
@@ -67,6 +68,11 @@ class LegacyDriver:
         self.client = operator_client(app)
         self.ctx = app.extensions["wanxin.bank"]
         self.seq = 0
+        self.tokens: dict[str, str] = {}  # requestNo -> pageToken of the last page rendered for it
+
+    def form(self, request_no: str, **data) -> dict:
+        """A /trans/* form for ``request_no`` with the pageToken of its last page (the cookie is in the client)."""
+        return {"pageToken": self.tokens.get(request_no, ""), **data}
 
     def next_no(self, prefix: str = "REQ") -> str:
         self.seq += 1
@@ -85,7 +91,10 @@ class LegacyDriver:
         return verified(self.body(service, payload, **kw))
 
     def page(self, service: str, payload: dict):
-        return self.client.get(f"{CONTEXT}/gateway?" + query(service, payload))
+        page = self.client.get(f"{CONTEXT}/gateway?" + query(service, payload))
+        if page_token(page):
+            self.tokens[payload["requestNo"]] = page_token(page)
+        return page
 
     # -- the bank counter and the gateway flows, as the original's pages post them ------------------
     def card(self, seq: int, balance: str = "10000.00") -> dict:
@@ -107,7 +116,8 @@ class LegacyDriver:
         payload = self.register_payload(seq, self.card(seq, balance), role)
         assert self.page("PERSONAL_REGISTER", payload).status_code == 200
         done = self.client.post(f"{CONTEXT}/trans/users?requestNo={payload['requestNo']}",
-                                data={"appCode": PLATFORM_NO, "prePassword": "123456", "password": "123456"})
+                                data=self.form(payload["requestNo"], appCode=PLATFORM_NO, prePassword="123456",
+                                               password="123456"))
         assert location(done).endswith("&code=0"), location(done)
         return payload["userNo"]
 
@@ -118,8 +128,9 @@ class LegacyDriver:
         page = self.page(service, payload)
         assert page.status_code == 200, page.get_data(as_text=True)
         kind = "recharge-details" if service == "RECHARGE" else "withdraw-details"
-        done = self.client.post(f"{CONTEXT}/trans/{kind}", data={"requestNo": payload["requestNo"],
-                                                                 "appCode": PLATFORM_NO, "password": password})
+        done = self.client.post(f"{CONTEXT}/trans/{kind}", data=self.form(payload["requestNo"],
+                                                                          requestNo=payload["requestNo"],
+                                                                          appCode=PLATFORM_NO, password=password))
         return payload["requestNo"], done
 
     def recharge(self, user_no: str, amount: str, password: str = "123456"):

@@ -244,11 +244,11 @@ def test_each_platform_gets_only_its_own_lines(tmp_path, keys):
         for service, payload in (("PERSONAL_REGISTER", register),
                                  ("RECHARGE", {"requestNo": "O_2", "userNo": "OTHER_1", "amount": "99.00",
                                                "callbackUrl": "http://other.test/cb"})):
-            page = bank.client.get("/gateway", query_string=bank.signed(service, payload, key=other_key,
-                                                                        platform_no="otherp2p"))
+            page = bank.remember(bank.client.get("/gateway", query_string=bank.signed(
+                service, payload, key=other_key, platform_no="otherp2p")), payload["requestNo"])
             assert page.status_code == 200, page.data
-            form = {"platformNo": "otherp2p", "requestNo": payload["requestNo"], "serviceName": service,
-                    "password": "123456", "confirmPassword": "123456"}
+            form = bank.confirm_form(payload["requestNo"], platformNo="otherp2p", serviceName=service,
+                                     password="123456", confirmPassword="123456")
             assert bank.client.post("/gateway/confirm", data=form).status_code == 302
         assert bank.balances("OTHER_1")[0] == "99.00"
         got = checkfile(bank, "2026-01-05")

@@ -177,11 +177,11 @@ def test_a_gateway_request_is_finished_at_the_clock_time_of_its_confirmation(ban
     user = bank.open_account(1)
     no = bank.next_no()
     payload = {"requestNo": no, "userNo": user, "amount": "10.00", "callbackUrl": "http://platform.test/cb"}
-    page = bank.client.get("/gateway", query_string=bank.signed("RECHARGE", payload))
+    page = bank.remember(bank.client.get("/gateway", query_string=bank.signed("RECHARGE", payload)), no)
     assert page.status_code == 200
     move(bank, advance_seconds=120)
-    done = bank.client.post("/gateway/confirm", data={"platformNo": "wanxinp2p", "requestNo": no,
-                                                      "serviceName": "RECHARGE", "password": "123456"})
+    done = bank.client.post("/gateway/confirm", data=bank.confirm_form(no, platformNo="wanxinp2p",
+                                                                       serviceName="RECHARGE", password="123456"))
     assert done.status_code == 302
     [req] = bank.client.get(f"/sim/requests/{no}").json
     assert parse_instant(req["createdAt"]) == cst(2026, 1, 5, 9, 0)

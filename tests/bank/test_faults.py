@@ -85,14 +85,14 @@ def query_pattern(bank, user_no: str, n: int) -> list[bool]:
 def open_recharge_page(bank, user_no: str, amount: str) -> str:
     no = bank.next_no()
     payload = {"requestNo": no, "userNo": user_no, "amount": amount, "callbackUrl": "http://platform.test/cb?st=2"}
-    page = bank.client.get("/gateway", query_string=bank.signed("RECHARGE", payload))
+    page = bank.remember(bank.client.get("/gateway", query_string=bank.signed("RECHARGE", payload)), no)
     assert page.status_code == 200 and b'id="confirm"' in page.data
     return no
 
 
 def confirm(bank, request_no: str, service: str = "RECHARGE"):
-    return bank.client.post("/gateway/confirm", data={"platformNo": PLATFORM_NO, "requestNo": request_no,
-                                                      "serviceName": service, "password": "123456"})
+    return bank.client.post("/gateway/confirm", data=bank.confirm_form(request_no, platformNo=PLATFORM_NO,
+                                                                       serviceName=service, password="123456"))
 
 
 # -- reject ---------------------------------------------------------------------------------------------
@@ -349,9 +349,9 @@ def test_a_gateway_rule_matches_the_stored_request_not_what_the_form_claims(bank
     a = bank.open_account(1)
     add_rule(bank, action="reject", service="RECHARGE", userNo=a, times=-1)
     no = open_recharge_page(bank, a, "10.00")
-    done = bank.client.post("/gateway/confirm", data={"platformNo": PLATFORM_NO, "requestNo": no,
-                                                      "serviceName": "WITHDRAW", "userNo": "SOMEONE_ELSE",
-                                                      "password": "123456"})
+    done = bank.client.post("/gateway/confirm", data=bank.confirm_form(no, platformNo=PLATFORM_NO,
+                                                                       serviceName="WITHDRAW",
+                                                                       userNo="SOMEONE_ELSE", password="123456"))
     assert redirect_code(done) == 2
     assert bank.balances(a)[0] == "0.00"
 

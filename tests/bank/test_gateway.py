@@ -39,12 +39,12 @@ def register_payload(bank, seq: int, **over) -> dict:
 def open_page(bank, service: str, payload: dict, method: str = "get"):
     fields = bank.signed(service, payload)
     if method == "get":
-        return bank.client.get("/gateway", query_string=fields)
-    return bank.client.post("/gateway", data=fields)
+        return bank.remember(bank.client.get("/gateway", query_string=fields), payload["requestNo"])
+    return bank.remember(bank.client.post("/gateway", data=fields), payload["requestNo"])
 
 
 def confirm(bank, service: str, request_no: str, password: str = "123456", confirm_password: str | None = None):
-    form = {"platformNo": PLATFORM_NO, "requestNo": request_no, "serviceName": service, "password": password}
+    form = bank.confirm_form(request_no, platformNo=PLATFORM_NO, serviceName=service, password=password)
     if service == "PERSONAL_REGISTER":
         form["confirmPassword"] = password if confirm_password is None else confirm_password
     return bank.client.post("/gateway/confirm", data=form)

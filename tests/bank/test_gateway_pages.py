@@ -88,12 +88,14 @@ def test_cancel_of_an_unknown_request_is_a_400_page_and_changes_nothing(bank, fo
     assert bank.snapshot() == before
 
 
-def test_the_attempts_left_before_the_lockout_are_counted_from_the_users_failures():
-    from bank_depository.services.gateway import attempts_left
-
-    class Row(dict):
-        pass
-    assert attempts_left(Row(password_failures=0)) is None
-    assert attempts_left(Row(password_failures=2)) == 3
-    assert attempts_left(Row(failed_attempts=7)) == 0
-    assert attempts_left(Row(fullname="x")) is None
+def test_a_reopened_page_shows_the_attempts_left_before_the_lockout(bank, funded):
+    for _ in range(2):
+        bank.recharge(funded, "10.00", password="000000")  # two wrong trade passwords
+    payload = {"requestNo": bank.next_no(), "userNo": funded, "amount": "10.00",
+               "callbackUrl": "http://platform.test/cb?st=2"}
+    html = page_html(bank, "RECHARGE", payload)
+    assert 'id="attempts-left"' in html and "还可尝试 3 次" in html
+    fresh = {"requestNo": bank.next_no(), "userNo": funded, "amount": "10.00",
+             "callbackUrl": "http://platform.test/cb?st=2"}
+    bank.recharge(funded, "10.00")  # the right password resets the count
+    assert 'id="attempts-left"' not in page_html(bank, "RECHARGE", fresh)

@@ -181,8 +181,8 @@ def test_replays_and_conflicts_hold_across_a_restart_on_the_same_database(bank, 
         assert body(again.raw_call("USER_AUTO_PRE_TRANSACTION", tender(world, "T2", "5000.00"))) == refusal
         data = again.call("USER_AUTO_PRE_TRANSACTION", tender(world, amount="1.00"))
         assert data["respCode"] == codes.REQUEST_CONFLICT and "amount" in data["respMsg"]
-        confirm = again.client.post("/gateway/confirm", data={"platformNo": PLATFORM_NO, "requestNo": "RC9",
-                                                              "serviceName": "RECHARGE", "password": "123456"})
+        confirm = again.client.post("/gateway/confirm", data=bank.confirm_form(
+            "RC9", platformNo=PLATFORM_NO, serviceName="RECHARGE", password="123456"))
         assert confirm.headers["Location"] == done.headers["Location"]
         assert again.snapshot() == before
         assert again.problems() == []

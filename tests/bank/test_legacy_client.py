@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import cli
 from bank_depository.client import SimClient
-from bank_depository.protocol import envelope, legacy, signing
+from bank_depository.protocol import envelope, legacy, operator, signing
 from p2p_platform.app import create_app as create_platform
 from p2p_platform.bank_client import BankClient, OutcomeUnknown
 from p2p_platform.config import platform_config as make_platform_config
@@ -112,6 +112,7 @@ def test_a_legacy_sandbox_speaks_the_original_wire_both_ways(monkeypatch):
             monkeypatch.setattr(session, "request", spy)
         http = requests.Session()
         http.trust_env = False
+        http.headers.update(operator.header(sb.sim_token))  # one credential: the bank's /sim and the platform's API
         card = {"fullname": "测试", "idNumber": make_id_number(1), "mobile": "13900000001",
                 "cardNumber": "6222000000000001", "bankCode": "ICBC", "balance": "100.00"}
         assert SimClient(sb.bank_url, sb.sim_token, http).raw("POST", "/sim/bank-cards", json=card).status_code == 201

@@ -69,7 +69,8 @@ def test_opening_an_account_redirects_to_the_callback_with_ampersand_code_0(bank
     payload = bank.register_payload(1, bank.card(1))
     bank.page("PERSONAL_REGISTER", payload)
     done = bank.client.post(f"{CONTEXT}/trans/users?requestNo=REQ_000001",
-                            data={"appCode": PLATFORM_NO, "prePassword": "123456", "password": "123456"})
+                            data=bank.form("REQ_000001", appCode=PLATFORM_NO, prePassword="123456",
+                                           password="123456"))
     assert location(done) == "http://front.test/#/pages/common/success?st=1&code=0"
     assert bank.balances("USR_0001") == ("0.00", "0.00", "10000.00")
 
@@ -78,7 +79,8 @@ def test_two_different_passwords_redirect_with_code_2_and_open_nothing(bank):
     payload = bank.register_payload(1, bank.card(1))
     bank.page("PERSONAL_REGISTER", payload)
     done = bank.client.post(f"{CONTEXT}/trans/users?requestNo=REQ_000001",
-                            data={"appCode": PLATFORM_NO, "prePassword": "123456", "password": "654321"})
+                            data=bank.form("REQ_000001", appCode=PLATFORM_NO, prePassword="123456",
+                                           password="654321"))
     assert location(done) == (f"{FRONT}?st=1&code=2&msg=%E5%8F%82%E6%95%B0%E6%A0%A1%E9%AA%8C%E4%B8%8D%E9%80%9A%E8%BF%87"
                               "%3A+the+two+passwords+differ")
     assert bank.client.get("/sim/accounts/USR_0001").status_code == 404
@@ -89,8 +91,8 @@ def test_a_wrong_trade_password_redirects_with_the_originals_message_and_moves_n
     request_no, done = bank.recharge(user, "100.00", password="000000")
     assert location(done) == f"{FRONT}?st=2&code=2&msg={WRONG_PASSWORD}"
     assert bank.balances(user) == ("0.00", "0.00", "10000.00")
-    retry = bank.client.post(f"{CONTEXT}/trans/recharge-details", data={"requestNo": request_no,
-                                                                        "password": "123456"})
+    retry = bank.client.post(f"{CONTEXT}/trans/recharge-details", data=bank.form(request_no, requestNo=request_no,
+                                                                                 password="123456"))
     assert location(retry) == f"{FRONT}?st=2&code=0"
     assert bank.balances(user) == ("100.00", "0.00", "9900.00")
 
@@ -110,8 +112,8 @@ def test_a_withdraw_request_may_spell_callbackURL_as_the_original_platforms_do(b
     payload = {"requestNo": "REQ_W1", "userNo": user, "amount": "40.00", "commission": "0.00",
                "callbackURL": f"{FRONT}?st=3"}
     assert bank.page("WITHDRAW", payload).status_code == 200
-    done = bank.client.post(f"{CONTEXT}/trans/withdraw-details", data={"requestNo": "REQ_W1",
-                                                                       "password": "123456"})
+    done = bank.client.post(f"{CONTEXT}/trans/withdraw-details", data=bank.form("REQ_W1", requestNo="REQ_W1",
+                                                                                password="123456"))
     assert location(done) == f"{FRONT}?st=3&code=0"
     assert bank.balances(user) == ("60.00", "0.00", "9940.00")
 
@@ -120,9 +122,9 @@ def test_a_resubmitted_withdraw_form_repeats_the_redirect_and_moves_the_money_on
     user = bank.open_account(1)
     bank.recharge(user, "100.00")
     request_no, first = bank.withdraw(user, "30.00")
-    again = bank.client.post(f"{CONTEXT}/trans/withdraw-details", data={"requestNo": request_no,
-                                                                        "appCode": PLATFORM_NO,
-                                                                        "password": "123456"})
+    again = bank.client.post(f"{CONTEXT}/trans/withdraw-details", data=bank.form(request_no, requestNo=request_no,
+                                                                                 appCode=PLATFORM_NO,
+                                                                                 password="123456"))
     assert location(first) == location(again) == f"{FRONT}?st=3&code=0"
     assert bank.balances(user) == ("70.00", "0.00", "9930.00")
 

@@ -14,7 +14,7 @@ import pytest
 from bank_depository.app import create_app
 from bank_depository.protocol import envelope
 from tests.bank.legacy_driver import (CONTEXT, MODERN_NO, LegacyDriver, close, legacy_config, verified)
-from tests.conftest import make_id_number
+from tests.conftest import make_id_number, page_token
 
 NO_ROW = '{"userNo":null,"changeType":null,"freezeAmount":null,"balance":0,"appCode":null,"createDate":null}'
 
@@ -91,9 +91,9 @@ def test_a_modern_platforms_accounts_are_not_visible_on_the_legacy_routes(bank, 
                "mobile": card["mobile"], "cardNumber": card["cardNumber"], "role": "I",
                "callbackUrl": "http://modern.test/cb?st=1"}
     fields = envelope.sign_request("PERSONAL_REGISTER", MODERN_NO, payload, keys["platform_private_key"]).fields()
-    bank.client.get("/gateway", query_string=fields)
+    token = page_token(bank.client.get("/gateway", query_string=fields))
     bank.client.post("/gateway/confirm", data={"platformNo": MODERN_NO, "requestNo": "M1", "password": "123456",
-                                               "confirmPassword": "123456"})
+                                               "confirmPassword": "123456", "pageToken": token})
     assert bank.client.get("/sim/accounts/MU1").status_code == 200
     assert get(bank, "/balance-details/MU1") == NO_ROW
     assert post(bank, "/users/password", {"userNo": "MU1", "password": "123456"}).endswith('"result":0}')

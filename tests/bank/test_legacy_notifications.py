@@ -18,7 +18,7 @@ from bank_depository.app import create_app
 from bank_depository.protocol import envelope, legacy, signing
 from tests.bank.legacy_driver import (MODERN_NO, MODERN_NOTIFY_URL, NOTIFY_URL, LegacyDriver, close, legacy_config,
                                       sent_notification)
-from tests.conftest import make_id_number
+from tests.conftest import make_id_number, page_token
 from tests.legacy_keys import DEPOSITORY_PRIVATE_KEY
 
 GATEWAY_URL = NOTIFY_URL + "gateway/"
@@ -122,9 +122,11 @@ def test_a_modern_platform_on_the_same_bank_still_gets_its_full_payload_by_post(
                "mobile": card["mobile"], "cardNumber": card["cardNumber"], "role": "I",
                "callbackUrl": "http://modern.test/cb?st=1"}
     fields = envelope.sign_request("PERSONAL_REGISTER", MODERN_NO, payload, keys["platform_private_key"]).fields()
-    assert bank.client.get("/gateway", query_string=fields).status_code == 200
+    page = bank.client.get("/gateway", query_string=fields)
+    assert page.status_code == 200
     done = bank.client.post("/gateway/confirm", data={"platformNo": MODERN_NO, "requestNo": "M1",
-                                                      "password": "123456", "confirmPassword": "123456"})
+                                                      "password": "123456", "confirmPassword": "123456",
+                                                      "pageToken": page_token(page)})
     assert done.headers["Location"] == "http://modern.test/cb?st=1&code=0"
     [call] = deliver(bank)
     assert call.request.method == "POST" and call.request.url == MODERN_NOTIFY_URL

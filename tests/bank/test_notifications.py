@@ -174,7 +174,7 @@ def test_a_gateway_form_submitted_twice_is_notified_once(bank):
     no = bank.next_no()
     payload = {"requestNo": no, "userNo": user, "amount": "5.00", "callbackUrl": "http://platform.test/cb"}
     _, done = bank.gateway("RECHARGE", payload)
-    form = {"platformNo": PLATFORM_NO, "requestNo": no, "serviceName": "RECHARGE", "password": "123456"}
+    form = bank.confirm_form(no, platformNo=PLATFORM_NO, serviceName="RECHARGE", password="123456")
     again = bank.client.post("/gateway/confirm", data=form)
     assert done.status_code == again.status_code == 302
     assert done.headers["Location"] == again.headers["Location"]

@@ -92,7 +92,7 @@ class Driver:
     def __init__(self, sb: Sandbox):
         self.sb = sb
         self.http = requests.Session()
-        self.platform_client = SimClient(sb.platform_url, session=self.http, timeout=30)
+        self.platform_client = SimClient(sb.platform_url, sb.sim_token, session=self.http, timeout=30)
         self.bank_client = SimClient(sb.bank_url, sb.sim_token, session=self.http, timeout=30)
         self.ua = UserAgent(requests.Session())
         self.users: dict[str, str] = {}

@@ -16,7 +16,7 @@ from p2p_platform.app import create_app
 from p2p_platform.config import platform_config
 
 from .conftest import closed_port_url
-from tests.conftest import make_id_number
+from tests.conftest import make_id_number, operator_client
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def platform(tmp_path, keys):
 
 @pytest.fixture
 def client(platform):
-    return platform.test_client()
+    return operator_client(platform)
 
 
 @pytest.fixture

@@ -390,7 +390,7 @@ def test_a_refusal_from_the_bank_is_reported_as_the_bank_s_answer(wanxin):
 def test_wanxin_reconcile_prints_a_table_json_and_csv_and_exits_by_the_verdict(wanxin):
     basic_day(wanxin)
     url = ["--platform-url", wanxin.sb.platform_url]
-    cli_runner = CliRunner()
+    cli_runner = CliRunner(env={"WANXIN_SIM_TOKEN": wanxin.sb.sim_token})  # the platform's API needs it
 
     table = cli_runner.invoke(cli.main, ["reconcile", *url])
     as_json = cli_runner.invoke(cli.main, ["reconcile", *url, "--json"])
@@ -419,8 +419,9 @@ def test_wanxin_reconcile_prints_a_table_json_and_csv_and_exits_by_the_verdict(w
 
 
 def test_wanxin_reconcile_exits_2_when_the_day_cannot_be_reconciled_at_all(wanxin):
-    result = CliRunner().invoke(cli.main, ["reconcile", "--platform-url", wanxin.sb.platform_url,
-                                           "--date", "2026-02-01"])
+    cli_runner = CliRunner(env={"WANXIN_SIM_TOKEN": wanxin.sb.sim_token})  # the platform's API needs it
+    result = cli_runner.invoke(cli.main, ["reconcile", "--platform-url", wanxin.sb.platform_url,
+                                          "--date", "2026-02-01"])
 
     assert result.exit_code == 2
     assert "BANK_40002" in result.output and "Traceback" not in result.output

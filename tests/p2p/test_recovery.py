@@ -10,6 +10,7 @@ from p2p_platform.app import DEFAULTS, create_app
 
 from .conftest import closed_port_url, request_no_of
 from .test_flows import funded
+from tests.conftest import operator_client
 
 
 def full_project(wanxin) -> str:
@@ -314,7 +315,7 @@ def test_an_unreachable_bank_is_a_503_for_reads_and_records_nothing_for_a_tender
 def test_a_platform_started_against_a_closed_port_answers_outcome_unknown_and_another_recovers(wanxin):
     full_project(wanxin)
     config = {k: wanxin.sb.platform_app.config[k] for k in DEFAULTS}
-    offline = create_app({**config, "BANK_URL": closed_port_url()}).test_client()
+    offline = operator_client(create_app({**config, "BANK_URL": closed_port_url()}))
 
     resp = offline.post("/api/projects/p1/loan", json={"commission": "60.00"})
 
