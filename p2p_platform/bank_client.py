@@ -181,11 +181,11 @@ class BankClient:
     def payload_text(self, service: str, payload: dict) -> str:
         """The exact JSON text a request for ``payload`` is signed over (the modern profile binds it to the
         service and this platform); what the agent records, so a retry resends the same bytes."""
-        return envelope.request_text(service, self.platform_no, payload, bind=self.profile != legacy.PROFILE)
+        return envelope.request_text(service, self.platform_no, payload, bind=self.wire.binds_signature)
 
     def _sign(self, service: str, payload: dict, payload_text: Optional[str] = None) -> envelope.SignedRequest:
         return envelope.sign_request(service, self.platform_no, payload, self.private_key, self.algorithm,
-                                     payload_text=payload_text, bind=self.profile != legacy.PROFILE)
+                                     payload_text=payload_text, bind=self.wire.binds_signature)
 
     def gateway_request(self, service: str, payload: dict) -> GatewayRequest:
         return GatewayRequest(self.wire_url + "/gateway", self._sign(service, payload).fields())

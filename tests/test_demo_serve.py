@@ -49,7 +49,8 @@ def test_demo_serve_keeps_the_console_up_with_its_credential_until_interrupted()
         assert page.status_code == 200 and "平衡" in page.text  # the demo's ledger, still there
         refused = http.get(shown["console"], allow_redirects=False, timeout=30)
         assert refused.status_code == 302 and "/console/login" in refused.headers["Location"]
-        users = http.get(shown["platform"], timeout=30)
+        users = http.get(shown["platform"], headers={"Authorization": f"Bearer {shown['credential']}"},
+                         timeout=30)  # one credential opens the console and the platform's API
         assert users.status_code == 200 and len(users.json()) >= 2
     finally:
         proc.send_signal(signal.SIGINT)

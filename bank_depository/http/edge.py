@@ -84,10 +84,10 @@ def note(**values: Any) -> None:
             setattr(rec, key, value)
 
 
-def authenticate(ctx, fields):
+def authenticate(ctx, fields, *, context_routes: bool = False):
     """:func:`pipeline.authenticate`, noting the caller, or the refusal and its diagnosis."""
     try:
-        signed, platform = pipeline.authenticate(ctx, fields)
+        signed, platform = pipeline.authenticate(ctx, fields, context_routes=context_routes)
     except envelope.EnvelopeError as exc:
         rec = _record()
         note(resp_code=exc.code, detail=exc.detail, diagnosis=exc.diagnosis,

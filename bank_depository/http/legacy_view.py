@@ -38,13 +38,7 @@ def _legacy_platforms(ctx) -> list[str]:
 
 def _authenticate(ctx, fields):
     """The envelope of a legacy platform; a modern platform is unknown here. Raises EnvelopeError."""
-    signed, platform = edge.authenticate(ctx, fields)
-    if not platform.profile.serves_context_routes:
-        exc = envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the legacy"
-                                                      " profile")
-        edge.note(resp_code=exc.code, detail=exc.detail)
-        raise exc
-    return signed, platform
+    return edge.authenticate(ctx, fields, context_routes=True)
 
 
 def _signed(data: dict) -> Response:

@@ -127,6 +127,13 @@ ROUTES: tuple[Route, ...] = (
     Route("get", "/sim/accounts/{user_no}", "One account: balances, holds, recent postings.",
           query=(Param("platformNo", {"type": "string"}, "when two platforms use the same userNo"),),
           errors=(404,)),
+    Route("post", "/sim/users/{user_no}/unlock", "Lift a trade-password lockout (after 5 wrong attempts) and reset "
+          "the count of wrong attempts.",
+          {"type": "object", "properties": {"platformNo": {"type": "string"}, "userNo": {"type": "string"},
+                                            "wasLocked": {"type": "boolean"}, "failures": {"type": "integer"}}},
+          body={"type": "object", "properties": {"platformNo": {"type": "string"}}},
+          query=(Param("platformNo", {"type": "string"}, "when two platforms use the same userNo"),),
+          errors=(400, 404)),
     Route("get", "/sim/holds", "Holds (pre-transactions), filtered.", {"type": "array"},
           query=(Param("userNo", {"type": "string"}), Param("projectNo", {"type": "string"}),
                  Param("state", {"type": "string", "enum": ["FROZEN", "SETTLED", "CANCELLED"]}), PLATFORM_NO_QUERY),

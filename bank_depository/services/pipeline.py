@@ -60,7 +60,7 @@ def platform_error(ctx: BankContext, platform: Platform, code: str, detail: str,
     return answer(ctx, platform, text, service, payload)
 
 
-def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Platform]:
+def authenticate(ctx: BankContext, fields, *, context_routes: bool = False) -> tuple[envelope.SignedRequest, Platform]:
     """Parse and verify an envelope; raises EnvelopeError, with a ``diagnosis`` when the signature
     is refused or the platform unknown.
 
@@ -68,7 +68,8 @@ def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Plat
     out of range, NaN, a key given twice) is recorded under its requestNo when
     one can be read, so a retry gets the same answer; ``exc.body`` is then that
     answer in the platform's profile. A profile that binds signatures (the modern one) also
-    needs the signed JSON to name the envelope's serviceName and platformNo.
+    needs the signed JSON to name the envelope's serviceName and platformNo. On the context-path
+    routes (``context_routes``) a platform whose profile does not serve them is unknown (00004).
     """
     try:
         request = envelope.parse_request(fields)
@@ -88,6 +89,10 @@ def authenticate(ctx: BankContext, fields) -> tuple[envelope.SignedRequest, Plat
         if unknown.diagnosis["matchesPlatform"]:
             unknown.detail = f"{unknown.detail} ({unknown.diagnosis['hint']})"
         raise unknown
+    if context_routes and not platform.profile.serves_context_routes:
+        raise envelope.EnvelopeError(codes.SIGN_FAIL, f"platform {platform.platform_no} does not use the "
+                                                      f"{profiles.LEGACY.name} profile",
+                                     request_no=envelope.request_no_of(request.payload_text))
     try:
         envelope.verify_request(request, platform.public_key, platform.algorithm)
     except envelope.EnvelopeError as exc:

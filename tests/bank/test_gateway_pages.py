@@ -12,7 +12,8 @@ CALLBACK = "http://platform.test/cb?st=3"
 
 
 def page_html(bank, service: str, payload: dict) -> str:
-    resp = bank.client.get("/gateway", query_string=bank.signed(service, payload))
+    resp = bank.remember(bank.client.get("/gateway", query_string=bank.signed(service, payload)),
+                         payload["requestNo"])
     assert resp.status_code == 200
     return resp.get_data(as_text=True)
 
@@ -67,8 +68,8 @@ def test_cancel_returns_to_the_platform_with_code_2_and_changes_nothing(bank, fu
     assert bank.client.get("/sim/requests/WD1").json[0]["status"] == 0
     assert not [n for n in bank.client.get("/sim/notifications").json if n["requestNo"] == "WD1"]
     # nothing was final: the same page can still be confirmed
-    done = bank.client.post("/gateway/confirm", data={"platformNo": PLATFORM_NO, "requestNo": "WD1",
-                                                      "password": "123456"})
+    done = bank.client.post("/gateway/confirm", data=bank.confirm_form("WD1", platformNo=PLATFORM_NO,
+                                                                       password="123456"))
     assert "code=0" in done.headers["Location"]
 
 

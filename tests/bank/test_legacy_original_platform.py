@@ -18,6 +18,7 @@ from bank_depository.app import create_app
 from bank_depository.protocol import envelope, fastjson, signing
 from tests.bank.legacy_driver import (BANK_KEY, CONTEXT, FRONT, MODERN_NO, PLATFORM_NO, LegacyDriver, close,
                                       legacy_config, location, query, verified)
+from tests.conftest import page_token
 
 PROJECT = "PRO_0001"
 
@@ -61,14 +62,21 @@ def yuan(text: str) -> Decimal:
     return Decimal(text)
 
 
+def opened(bank: LegacyDriver, service: str, payload: dict) -> None:
+    """The original front end opens the bank's page (the form it posts carries the page's one-time token)."""
+    page = bank.client.get(f"{CONTEXT}/gateway?" + query(service, payload, payload_text=original_text(payload)))
+    assert page.status_code == 200
+    bank.tokens[payload["requestNo"]] = page_token(page)
+
+
 def open_original_account(bank: LegacyDriver, seq: int) -> str:
     """The course front end's open-account page: role I for every user, borrowers included."""
     card = bank.card(seq, "10000.00")
     payload = bank.register_payload(seq, card, "I", id=seq, username=f"user{seq}")
-    assert bank.client.get(f"{CONTEXT}/gateway?" + query("PERSONAL_REGISTER", payload,
-                                                         payload_text=original_text(payload))).status_code == 200
+    opened(bank, "PERSONAL_REGISTER", payload)
     done = bank.client.post(f"{CONTEXT}/trans/users?requestNo={payload['requestNo']}",
-                            data={"appCode": PLATFORM_NO, "prePassword": "123456", "password": "123456"})
+                            data=bank.form(payload["requestNo"], appCode=PLATFORM_NO, prePassword="123456",
+                                           password="123456"))
     assert location(done) == f"{FRONT}?st=1&code=0"
     return payload["userNo"]
 
@@ -76,10 +84,9 @@ def open_original_account(bank: LegacyDriver, seq: int) -> str:
 def recharge(bank: LegacyDriver, user_no: str, amount: str) -> None:
     payload = {"amount": yuan(amount), "callbackUrl": f"{FRONT}?st=2", "id": 7, "requestNo": bank.next_no(),
                "userNo": user_no}
-    assert bank.client.get(f"{CONTEXT}/gateway?" + query("RECHARGE", payload,
-                                                         payload_text=original_text(payload))).status_code == 200
-    done = bank.client.post(f"{CONTEXT}/trans/recharge-details", data={
-        "requestNo": payload["requestNo"], "appCode": PLATFORM_NO, "password": "123456"})
+    opened(bank, "RECHARGE", payload)
+    done = bank.client.post(f"{CONTEXT}/trans/recharge-details", data=bank.form(
+        payload["requestNo"], requestNo=payload["requestNo"], appCode=PLATFORM_NO, password="123456"))
     assert location(done) == f"{FRONT}?st=2&code=0"
 
 
@@ -256,9 +263,8 @@ def test_a_finished_register_or_recharge_form_posted_again_answers_the_stored_re
     ivy = open_original_account(bank, 2)
     request_no, first = bank.recharge(ivy, "100.00")
     assert location(first).endswith("&code=0")
-    again = bank.client.post(f"{CONTEXT}/trans/recharge-details", data={"requestNo": request_no,
-                                                                         "appCode": PLATFORM_NO,
-                                                                         "password": "123456"})
+    again = bank.client.post(f"{CONTEXT}/trans/recharge-details", data=bank.form(
+        request_no, requestNo=request_no, appCode=PLATFORM_NO, password="123456"))
     assert again.status_code == 200 and again.content_type == "application/json;charset=UTF-8"
     body = again.get_data(as_text=True)
     stored = (f'{{"requestNo":"{request_no}","respCode":"00000","respMsg":"成功","status":1,'
@@ -270,7 +276,7 @@ def test_a_finished_register_or_recharge_form_posted_again_answers_the_stored_re
     register = bank.register_payload(9, bank.card(9), "I")
     bank.page("PERSONAL_REGISTER", register)
     url = f"{CONTEXT}/trans/users?requestNo={register['requestNo']}"
-    form = {"appCode": PLATFORM_NO, "prePassword": "123456", "password": "123456"}
+    form = bank.form(register["requestNo"], appCode=PLATFORM_NO, prePassword="123456", password="123456")
     assert location(bank.client.post(url, data=form)).endswith("&code=0")
     repeated = envelope.loads(bank.client.post(url, data=form).get_data(as_text=True))["respData"]
     assert (repeated["auditStatus"], repeated["requestNo"]) == ("PASSED", register["requestNo"])

@@ -72,8 +72,9 @@ def test_a_sha1_signature_for_a_sha256_platform_is_diagnosed(bank):
     d = log(bank, status="refused")[-1]["diagnosis"]
     assert d["algorithmExpected"] == signing.SHA256
     assert d["matchesOtherAlgorithm"] is True and d["matchesBase64Text"] is False and d["matchesPlatform"] is None
-    assert d["verifiedBytes"] == len(payload_text.encode())
-    assert d["verifiedSha256"] == hashlib.sha256(payload_text.encode()).hexdigest()
+    signed_text = envelope.request_text("QUERY_USER", PLATFORM_NO, {}, payload_text=payload_text)  # bound
+    assert d["verifiedBytes"] == len(signed_text.encode())
+    assert d["verifiedSha256"] == hashlib.sha256(signed_text.encode()).hexdigest()
 
 
 def test_a_signature_over_the_base64_text_is_diagnosed(bank):

@@ -9,7 +9,7 @@ import pytest
 
 from bank_depository.app import create_app
 from bank_depository.protocol import envelope, signing
-from tests.conftest import PLATFORM_NO, BankDriver, bank_config
+from tests.conftest import PLATFORM_NO, BankDriver, bank_config, page_token
 
 ACME = "acme"
 ACME_NOTIFY = "http://acme.test/notify"
@@ -33,11 +33,12 @@ class Side(BankDriver):
         return req.fields()
 
     def gateway(self, service, payload, password="123456", confirm=None):
-        page = self.client.get("/gateway", query_string=self.signed(service, payload))
+        page = self.remember(self.client.get("/gateway", query_string=self.signed(service, payload)),
+                             payload["requestNo"])
         if page.status_code != 200 or b'id="confirm"' not in page.data:
             return page, None
         form = {"platformNo": self.platform_no, "requestNo": payload["requestNo"], "serviceName": service,
-                "password": password}
+                "password": password, "pageToken": page_token(page)}
         if service == "PERSONAL_REGISTER":
             form["confirmPassword"] = password if confirm is None else confirm
         return page, self.client.post("/gateway/confirm", data=form)

@@ -49,8 +49,11 @@ class NotifyReceiver:
 
 
 def acme_sign(key, service: str, payload: dict) -> dict:
-    """The four envelope fields, made the way any language would: JSON bytes, Base64, SHA256withRSA over the bytes."""
-    raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """The four envelope fields, made the way any language would: JSON bytes, Base64, SHA256withRSA over the bytes.
+
+    The JSON names the service and the platform too: the modern profile binds a signature to both."""
+    bound = {**payload, "serviceName": service, "platformNo": PLATFORM_NO}
+    raw = json.dumps(bound, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     signature = key.sign(raw, padding.PKCS1v15(), hashes.SHA256())
     return {"serviceName": service, "platformNo": PLATFORM_NO, "reqData": base64.b64encode(raw).decode(),
             "signature": base64.b64encode(signature).decode()}

@@ -20,7 +20,8 @@ def test_a_sandbox_serves_many_requests_without_leaking_file_descriptors(tmp_pat
     # resources (its SQLite connections) per request served.
     with Sandbox(tmp_path) as sb:
         http = requests.Session()
-        bank, platform = SimClient(sb.bank_url, sb.sim_token, http, timeout=10), SimClient(sb.platform_url, None, http)
+        bank = SimClient(sb.bank_url, sb.sim_token, http, timeout=10)
+        platform = SimClient(sb.platform_url, sb.sim_token, http)
         bank.raw("GET", "/sim/clock")
         before = open_fds()
         for _ in range(200):

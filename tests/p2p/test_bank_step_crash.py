@@ -52,7 +52,9 @@ def dies_in_the_next_settle(ctx, death=Crash):
 def restarted(wanxin):
     """A new platform app on the same database file (and the same bank)."""
     config = {k: wanxin.sb.platform_app.config[k] for k in DEFAULTS}
-    return create_app(config).test_client()
+    client = create_app(config).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {config['SIM_TOKEN']}"
+    return client
 
 
 def count(wanxin, sql: str, args=()) -> int:

@@ -211,6 +211,7 @@ def platform(tmp_path_factory):
     work = tmp_path_factory.mktemp("malformed-platform")
     sb = Sandbox(work)
     client = sb.platform_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {sb.sim_token}"  # one credential opens both apps
     bank = sb.bank_app.test_client()
     bank.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {sb.sim_token}"
     card = {"fullname": "借款人", "idNumber": "110101199001011237", "mobile": "13800000001",

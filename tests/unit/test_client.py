@@ -91,7 +91,9 @@ def test_signed_posts_the_four_fields_and_returns_the_verified_resp_data(pair):
         form = {k: v[0] for k, v in parse_qs(mock.calls[0].request.body).items()}
     assert data == answer
     assert (form["serviceName"], form["platformNo"]) == ("QUERY_USER", "wanxinp2p")
-    assert envelope.parse_request(form).payload() == {"requestNo": "R1"}
+    # the signed JSON names the service and the platform (the modern profile's binding)
+    assert envelope.parse_request(form).payload() == {"requestNo": "R1", "serviceName": "QUERY_USER",
+                                                      "platformNo": "wanxinp2p"}
 
 
 def test_a_signed_answer_that_does_not_verify_is_refused(pair):

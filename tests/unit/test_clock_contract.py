@@ -111,6 +111,7 @@ def test_the_platform_answers_a_nan_or_infinite_advance_with_a_clear_400(tmp_pat
                                      private_key=keys["platform_private"].decode(),
                                      bank_public_key=keys["bank_public"].decode(), CLOCK_FROZEN=True))
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {app.config['SIM_TOKEN']}"  # the operator credential
     before = client.get("/sim/clock").get_json()["now"]
     for body in ('{"advance_seconds": NaN}', '{"advance_seconds": Infinity}', '{"advance_seconds": 1e20}'):
         resp = client.post("/sim/clock", data=body, content_type="application/json")
