@@ -1,6 +1,6 @@
 """Signed USER_AUTO_PRE_TRANSACTION (TENDER) round trips per second through the served bank.
 
-    python bench/bank_direct.py [--workers 4] [--threads 1] [--clients 4] [--requests 4000]
+    python bench/bank_direct.py [--workers 4] [--threads 1] [--clients 4] [--requests 4000] [--rounds 2]
 
 What it does, in one run:
 
@@ -15,9 +15,16 @@ What it does, in one run:
    then sends them from several client processes, each on one keep-alive
    connection (a bare socket; ``--http-client`` for ``http.client``), all
    released together by a barrier;
-4. verifies every response signature after the window, counts respCode 00000,
-   reconciles the frozen balances, asks ``/sim/ledger/verify``, and prints the
-   figures. The server subprocess is always terminated.
+4. serves ``bench/prototype.py`` (the bare signed prototype of the same request)
+   with the same ``serving.serve`` settings, seeded with the same balances and
+   projects, and sends it the SAME pre-signed bodies from the same clients; the
+   requests are split into ``--rounds`` windows alternating which side goes
+   first (ABBA), so a drifting machine load hits both sides alike;
+5. verifies every response signature after the windows, counts respCode 00000,
+   reconciles the frozen balances (``/sim/ledger/verify`` on the bank, the
+   totals of the prototype's tables), and prints both rates, the server CPU per
+   request of each side (its process group's CPU from /proc) and the line
+   ``bank/prototype ratio 0.NN x``. Both server subprocesses are always terminated.
 
 The machine's cores are shared by the clients and the server, so the client
 side is kept as cheap as possible (no signing, no JSON, no verification in the
@@ -52,6 +59,8 @@ from bank_depository.domain.identity import id_check_char  # noqa: E402
 from bank_depository.client import SimClient, SimError  # noqa: E402
 from bank_depository.protocol import envelope, operator, signing  # noqa: E402
 from scenarios.harness import hidden_fields  # noqa: E402
+
+import prototype  # noqa: E402  (bench/prototype.py, beside this file)
 
 PLATFORM_NO = "wanxinp2p"
 PASSWORD = "123456"
@@ -363,6 +372,61 @@ def _children_cpu() -> float:
     return t.children_user + t.children_system
 
 
+def _rounds(bodies: list[bytes], rounds: int) -> list[list[bytes]]:
+    size = -(-len(bodies) // rounds)
+    return [bodies[i:i + size] for i in range(0, len(bodies), size)]
+
+
+def window_run(host: str, port: int, bodies: list[bytes], clients: int, http_client: bool, server_cpu) -> dict:
+    """One timed window: ``clients`` processes released together, each sending its share of ``bodies``."""
+    ctx = mp.get_context("fork")
+    clients = min(clients, len(bodies))
+    barrier = ctx.Barrier(clients)
+    server_cpu0, clients_cpu0, machine0 = server_cpu(), _children_cpu(), _machine_busy()
+    chunks = [bodies[c::clients] for c in range(clients)]
+    pipes, procs = [], []
+    for c in range(clients):
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=client, args=(host, port, chunks[c], barrier, send, not http_client), daemon=True)
+        proc.start()
+        send.close()
+        pipes.append(recv)
+        procs.append(proc)
+    results = [p.recv() for p in pipes]
+    for proc in procs:
+        proc.join(timeout=30)
+    used = server_cpu() - server_cpu0
+    clients_used = _children_cpu() - clients_cpu0
+    machine_busy = _machine_busy()[0] - machine0[0]
+    return {"window": max(r[1] for r in results) - min(r[0] for r in results), "server_cpu": used,
+            "clients_cpu": clients_used, "others_cpu": max(0.0, machine_busy - used - clients_used),
+            "reconnects": sum(r[2] for r in results), "answers": [a for r in results for a in r[3]]}
+
+
+def _merge(runs: list[dict]) -> dict:
+    merged = {k: sum(r[k] for r in runs) for k in ("window", "server_cpu", "clients_cpu", "others_cpu", "reconnects")}
+    merged["answers"] = [a for r in runs for a in r["answers"]]
+    return merged
+
+
+def check_answers(answers: list[tuple[int, bytes]], bank_key) -> tuple[int, int, list[str]]:
+    """(ok, errors, samples): every answer must be HTTP 200, verify against the bank key and say 00000."""
+    ok, errors, samples = 0, 0, []
+    for status, raw in answers:
+        try:
+            if status != 200:
+                raise ValueError(f"HTTP {status}: {raw[:200]!r}")
+            data = envelope.verify_response(raw.decode("utf-8"), bank_key)
+            if data["respCode"] != SUCCESS:
+                raise ValueError(f"{data['respCode']} {data['respMsg']}")
+            ok += 1
+        except Exception as exc:  # noqa: BLE001 - every failure counts
+            errors += 1
+            if len(samples) < 5:
+                samples.append(str(exc))
+    return ok, errors, samples
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=4, help="bank worker processes (gunicorn)")
@@ -375,13 +439,15 @@ def main(argv=None) -> int:
     ap.add_argument("--crypto-seconds", type=float, default=3.0, help="how long to time sign+verify")
     ap.add_argument("--http-client", action="store_true",
                     help="clients use http.client instead of pre-built requests on a bare socket")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="alternating bank/prototype windows the requests are split into (ABBA order)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (database, server log)")
     args = ap.parse_args(argv)
-    if min(args.workers, args.clients, args.requests, args.investors, args.projects) < 1:
-        ap.error("workers, clients, requests, investors and projects must be >= 1")
+    if min(args.workers, args.threads, args.clients, args.requests, args.investors, args.projects, args.rounds) < 1:
+        ap.error("workers, threads, clients, requests, investors, projects and rounds must be >= 1")
 
     workdir = Path(tempfile.mkdtemp(prefix="wanxin-bench-"))
-    server = None
+    server = proto = None
     # A Ctrl-C or SIGTERM must still stop the server (finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -423,59 +489,48 @@ def main(argv=None) -> int:
         # The single-core bound, measured while the bank is idle.
         crypto_rate = sign_verify_rate(plat.key, envelope.dumps(payloads[0]), args.crypto_seconds)
 
-        # The timed window: client processes released together.
-        host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
-        ctx = mp.get_context("fork")
-        barrier = ctx.Barrier(args.clients)
-        server_cpu0, clients_cpu0, machine0 = server.cpu_seconds(), _children_cpu(), _machine_busy()
-        chunks = [bodies[c::args.clients] for c in range(args.clients)]
-        pipes, procs = [], []
-        for c in range(args.clients):
-            recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=client, args=(host, port, chunks[c], barrier, send, not args.http_client),
-                               daemon=True)
-            proc.start()
-            send.close()
-            pipes.append(recv)
-            procs.append(proc)
-        results = [p.recv() for p in pipes]
-        for proc in procs:
-            proc.join(timeout=30)
-        server_cpu = server.cpu_seconds() - server_cpu0
-        clients_cpu = _children_cpu() - clients_cpu0
-        machine1 = _machine_busy()
-        machine_busy = machine1[0] - machine0[0]
-        others_cpu = max(0.0, machine_busy - server_cpu - clients_cpu)
-        window = max(r[1] for r in results) - min(r[0] for r in results)
-        reconnects = sum(r[2] for r in results)
-        answers = [a for r in results for a in r[3]]
+        # The prototype: its own database seeded with the same balances and projects, the same keys.
+        proto_db = workdir / "prototype.sqlite"
+        prototype.seed(proto_db, {u: per_investor for u in investors}, {p: per_project for p in projects})
+        proto = prototype.Served(proto_db, server.keys, args.workers, args.threads, workdir / "prototype.log")
 
-        # After the window: verify every answer and count.
-        ok, errors, samples = 0, 0, []
-        for status, raw in answers:
-            try:
-                if status != 200:
-                    raise ValueError(f"HTTP {status}: {raw[:200]!r}")
-                data = envelope.verify_response(raw.decode("utf-8"), plat.bank_key)
-                if data["respCode"] != SUCCESS:
-                    raise ValueError(f"{data['respCode']} {data['respMsg']}")
-                ok += 1
-            except Exception as exc:  # noqa: BLE001 - every failure counts
-                errors += 1
-                if len(samples) < 5:
-                    samples.append(str(exc))
-        errors += args.requests - len(answers)
+        # The timed windows: the SAME pre-signed bodies to each side (their databases are separate),
+        # in rounds that alternate which side goes first (ABBA), so drifting machine load hits both.
+        sides = {"bank": server, "prototype": proto}
+        runs: dict[str, list[dict]] = {"bank": [], "prototype": []}
+        for r, part in enumerate(_rounds(bodies, args.rounds)):
+            for name in (("bank", "prototype") if r % 2 == 0 else ("prototype", "bank")):
+                url = urlsplit(sides[name].url)
+                runs[name].append(window_run(url.hostname, url.port, part, args.clients, args.http_client,
+                                             sides[name].cpu_seconds))
+        bank_w, proto_w = _merge(runs["bank"]), _merge(runs["prototype"])
+
+        # After the windows: verify every answer and count.
+        ok, errors, samples = check_answers(bank_w["answers"], plat.bank_key)
+        errors += args.requests - len(bank_w["answers"])
+        p_ok, p_errors, p_samples = check_answers(proto_w["answers"], plat.bank_key)
+        p_errors += args.requests - len(proto_w["answers"])
 
         frozen = sum(fen(plat.account(u)["frozen"]) for u in investors)
         problems = plat.bank.get("/sim/ledger/verify").get("problems")
         sound = problems == [] and frozen == ok * amount_fen
+        proto.stop()
+        p_totals = prototype.totals(proto_db)
+        p_sound = (p_totals["frozen"] == p_totals["held"] == p_totals["tendered"] == p_ok * amount_fen
+                   and p_totals["holds"] == p_ok)
 
+        window, server_cpu, clients_cpu = bank_w["window"], bank_w["server_cpu"], bank_w["clients_cpu"]
+        others_cpu = bank_w["others_cpu"]
+        reconnects, answers = bank_w["reconnects"], bank_w["answers"]
         rate = ok / window if window > 0 else 0.0
+        p_rate = p_ok / proto_w["window"] if proto_w["window"] > 0 else 0.0
+        cores = os.cpu_count() or 1
         print(f"bank_direct: signed USER_AUTO_PRE_TRANSACTION (TENDER) round trips through {server.url}")
-        print(f"  workers={args.workers} (gunicorn gthread)  clients={args.clients} processes"
+        print(f"  workers={args.workers} threads={args.threads} (gunicorn gthread, serving.serve, both sides)"
+              f"  clients={args.clients} processes"
               f" ({'http.client' if args.http_client else 'raw socket'}, keep-alive)"
               f"  requests={args.requests}  investors={args.investors}  projects={args.projects}"
-              f"  amount={args.amount}  cpus={os.cpu_count()}")
+              f"  amount={args.amount}  rounds={args.rounds}  cpus={cores}")
         print(f"  setup {setup_s:.1f}s; pre-signed {args.requests} requests in {sign_s:.1f}s (outside the window)")
         print(f"  window              {window:8.3f} s")
         print(f"  round trips/s       {rate:8.0f}   ({ok} ok, respCode {SUCCESS}, response signatures verified)")
@@ -485,24 +540,40 @@ def main(argv=None) -> int:
         n = max(len(answers), 1)
         print(f"  cpu in window       server {server_cpu:.2f}s ({1000 * server_cpu / n:.2f} ms/request),"
               f" clients {clients_cpu:.2f}s ({1000 * clients_cpu / n:.2f} ms/request),"
-              f" busy {(server_cpu + clients_cpu) / window / (os.cpu_count() or 1):.0%} of {os.cpu_count()} cores")
+              f" busy {(server_cpu + clients_cpu) / window / cores:.0%} of {cores} cores")
         per_rt = (server_cpu + clients_cpu) / n
         if per_rt > 0:
-            ceiling = (os.cpu_count() or 1) / per_rt
-            print(f"  cpu-bound ceiling   {ceiling:8.0f}   round trips/s if all {os.cpu_count()} cores did nothing but"
+            ceiling = cores / per_rt
+            print(f"  cpu-bound ceiling   {ceiling:8.0f}   round trips/s if all {cores} cores did nothing but"
                   f" this at the measured CPU cost ({ceiling / crypto_rate:.2f} x)")
         print(f"  other load          {others_cpu:.2f}s CPU by other processes in the window"
-              f" ({others_cpu / window / (os.cpu_count() or 1):.0%} of the machine)"
+              f" ({others_cpu / window / cores:.0%} of the machine)"
               + ("  << the machine was not quiet: figures are pessimistic" if others_cpu > 0.05 * window else ""))
         print(f"  errors              {errors:8d}" + (f"   e.g. {samples}" if samples else ""))
         print(f"  reconnects          {reconnects:8d}")
         print(f"  frozen total        {yuan(frozen)} (expected {yuan(ok * amount_fen)} of {yuan(total_fen)})")
         print(f"  verify              {'sound' if sound else 'UNSOUND'}"
               + ("" if problems == [] else f"  problems={problems[:5]}"))
-        return 0 if errors == 0 and sound else 1
+        pn = max(len(proto_w["answers"]), 1)
+        print(f"prototype (bench/prototype.py, same settings, clients and pre-signed requests) at {proto.url}")
+        print(f"  window              {proto_w['window']:8.3f} s")
+        print(f"  round trips/s       {p_rate:8.0f}   ({p_ok} ok, response signatures verified)")
+        print(f"  cpu in window       server {proto_w['server_cpu']:.2f}s"
+              f" ({1000 * proto_w['server_cpu'] / pn:.2f} ms/request),"
+              f" clients {proto_w['clients_cpu']:.2f}s ({1000 * proto_w['clients_cpu'] / pn:.2f} ms/request),"
+              f" other load {proto_w['others_cpu'] / proto_w['window'] / cores:.0%} of the machine")
+        print(f"  errors              {p_errors:8d}" + (f"   e.g. {p_samples}" if p_samples else ""))
+        print(f"  totals              {'sound' if p_sound else 'UNSOUND'}  (frozen {yuan(p_totals['frozen'])},"
+              f" {p_totals['holds']} holds)")
+        bank_ms, proto_ms = 1000 * server_cpu / n, 1000 * proto_w["server_cpu"] / pn
+        print(f"bank/prototype ratio {rate / p_rate if p_rate else 0.0:.2f} x   (rate; server CPU per request"
+              f" bank {bank_ms:.2f} ms, prototype {proto_ms:.2f} ms: {bank_ms / proto_ms if proto_ms else 0.0:.2f}x)")
+        return 0 if errors == 0 and sound and p_errors == 0 and p_sound else 1
     finally:
         if server is not None:
             server.stop()
+        if proto is not None:
+            proto.stop()
         if args.keep:
             print(f"  kept {workdir}")
         else:
