@@ -77,8 +77,9 @@ def _examples_of(service: str) -> list[dict]:
 
 
 def _service_schemas(s: Service) -> dict:
-    out = {f"{s.name}.reqData": {**object_schema(s.request), "title": f"{s.name} reqData",
-                                 "examples": _examples_of(s.name)}}
+    schema = object_schema(s.request)
+    schema["properties"] = {**schema.get("properties", {}), **_binding(s.name)}
+    out = {f"{s.name}.reqData": {**schema, "title": f"{s.name} reqData", "examples": _examples_of(s.name)}}
     if s.kind == "direct":
         out[f"{s.name}.respData"] = {**object_schema(catalogue.COMMON_RESPONSE + s.response, extra_open=False),
                                      "title": f"{s.name} respData"}
@@ -87,6 +88,18 @@ def _service_schemas(s: Service) -> dict:
         out[f"{s.name}.notification"] = {**object_schema(fields, extra_open=False),
                                          "title": f"{s.name} notification payload"}
     return out
+
+
+BINDING = ("The modern profile binds a signature to its service and platform: the signed reqData JSON must "
+           "carry `serviceName` and `platformNo` equal to the envelope's (missing: 00003; different: 00004), so a "
+           "signed request cannot be replayed under another serviceName or platformNo. The legacy profile keeps "
+           "the original's scheme (the signature covers reqData alone) and ignores both fields.")
+
+
+def _binding(service: str) -> dict:
+    """The two fields that bind a modern signature to its envelope (required by the modern profile)."""
+    return {"serviceName": {"type": "string", "const": service, "description": BINDING},
+            "platformNo": {"type": "string", "description": "The envelope's platformNo (see serviceName)."}}
 
 
 def _envelope(services: list[str], kind: str) -> dict:
@@ -275,7 +288,7 @@ def _document() -> dict:
                      "bank notifies the platform's notify URL (webhook `notification`). The `/sim` API is the "
                      "simulator's control and inspection surface and needs the operator credential. "
                      "The payload (reqData) of each serviceName is the schema `<serviceName>.reqData`; see "
-                     "`x-services`.")},
+                     "`x-services`. " + BINDING)},
         "servers": [{"url": "/"}],
         "tags": [{"name": "protocol", "description": "The signed protocol"},
                  {"name": "sim", "description": "Simulator control (operator credential)"},
@@ -295,7 +308,7 @@ def _document() -> dict:
         "x-callback-codes": [{"code": k, "meaning": v} for k, v in catalogue.CALLBACK_CODES.items()],
         "x-checkfile": {"totals": list(catalogue.CHECKFILE_TOTALS), "columns": list(catalogue.CHECKFILE_COLUMNS),
                         "trailer": catalogue.CHECKFILE_TRAILER},
-        "x-envelope": {"fields": ["serviceName", "platformNo", "reqData", "signature"],
+        "x-envelope": {"fields": ["serviceName", "platformNo", "reqData", "signature"], "binding": BINDING,
                        "algorithms": [signing.SHA256, signing.SHA1],
                        "json": "respData and notifications: compact JSON, "
                                f"separators {envelope.dumps({'a': 1, 'b': 2})!r}"},
