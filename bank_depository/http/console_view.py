@@ -179,6 +179,17 @@ def requests_log():
                    platform_no=platform_no)
 
 
+@bp.get("/log")
+def protocol_log():
+    """Every call that reached the signed protocol, refused ones included, each refusal with its diagnosis."""
+    a = request.args
+    platform_no, outcome = a.get("platformNo", ""), a.get("outcome", "")
+    if outcome not in ("", "accepted", "refused"):
+        outcome = ""
+    rows = inspect.protocol_log(_ctx().conn(), platform_no=platform_no, outcome=outcome)
+    return _render("console/log.html", title="访问日志", rows=rows, outcome=outcome, platform_no=platform_no)
+
+
 @bp.get("/requests/<platform_no>/<request_no>")
 def request_detail(platform_no: str, request_no: str):
     rows = [r for r in inspect.request(_ctx().conn(), request_no) if r["platformNo"] == platform_no]

@@ -11,7 +11,7 @@ from typing import Optional
 from ..domain.errors import BankError, param_error
 from ..protocol import codes, envelope
 from ..protocol.money import format_fen
-from ..storage import requests as requests_sql
+from ..storage import request_log as request_log_sql, requests as requests_sql
 
 
 def _user_row(r) -> dict:
@@ -164,3 +164,9 @@ def request_log(conn: sqlite3.Connection, *, platform_no: str = "", query: str =
                     "commission": r["commission"], "createdAt": r["created_at"], "finishedAt": r["finished_at"],
                     "payload": json.loads(r["payload"]), "respData": resp or None})
     return out
+
+
+def protocol_log(conn: sqlite3.Connection, *, platform_no: str = "", outcome: str = "", limit: int = 200) -> list[dict]:
+    """The request log (every call that reached ``/service``, ``/gateway``, ``/gateway/confirm``,
+    ``/checkfile`` and the legacy routes), newest first; ``outcome`` is ``accepted`` or ``refused``."""
+    return list(reversed(request_log_sql.query(conn, platform_no=platform_no, outcome=outcome, limit=limit)))

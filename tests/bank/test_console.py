@@ -11,6 +11,7 @@ import re
 import pytest
 
 from bank_depository.http import filters
+from bank_depository.protocol import envelope, signing
 from tests.conftest import PLATFORM_NO, SIM_TOKEN
 
 
@@ -36,7 +37,8 @@ def pages(bank) -> list[str]:
     note = bank.client.get("/sim/notifications").json[0]
     return ["/console", "/console/", "/console/accounts", "/console/accounts?q=用户1",
             f"/console/accounts/{PLATFORM_NO}/USR_0001", "/console/projects", f"/console/projects/{PLATFORM_NO}/P1",
-            "/console/requests", "/console/requests?outcome=refused", f"/console/requests/{PLATFORM_NO}/TENDER1",
+            "/console/requests", "/console/requests?outcome=refused", "/console/log", "/console/log?outcome=refused",
+            f"/console/requests/{PLATFORM_NO}/TENDER1",
             "/console/notifications", "/console/notifications?state=PENDING", "/console/faults", "/console/clock",
             "/console/checkfiles", f"/console/checkfiles/{PLATFORM_NO}/{day}",
             f"/console/checkfiles/{PLATFORM_NO}/{day}.csv", f"/console/requests/{PLATFORM_NO}/{note['requestNo']}"]
@@ -255,3 +257,12 @@ def test_amounts_are_written_with_the_yuan_sign_and_thousands(value, shown):
 
 def test_times_are_shown_in_the_banks_zone():
     assert filters.cst("2026-01-05T01:00:00+00:00") == "2026-01-05 09:00:00"
+
+
+def test_the_console_log_shows_every_call_with_the_diagnosis_of_a_refused_signature(bank):
+    payload = {"requestNo": "Q-SHA1", "userNo": "U"}
+    req = envelope.sign_request("QUERY_USER", PLATFORM_NO, payload, bank.keys["platform_private_key"], signing.SHA1)
+    bank.client.post("/service", data=req.fields())  # a SHA1 signature for a SHA256 platform: refused, diagnosed
+    html = bank.client.get("/console/log?outcome=refused").get_data(as_text=True)
+    assert "Q-SHA1" in html and "matchesOtherAlgorithm" in html and "SHA256withRSA" in html
+    assert "Q-SHA1" not in bank.client.get("/console/log?outcome=accepted").get_data(as_text=True)
