@@ -23,6 +23,7 @@ from bank_depository.app import create_app
 from scenarios.harness import LiveServer
 from tests.conftest import START
 
+OTHER = "other"
 PLATFORM_NO = "acme"
 
 
@@ -48,20 +49,21 @@ class NotifyReceiver:
         self.server.server_close()
 
 
-def acme_sign(key, service: str, payload: dict) -> dict:
+def acme_sign(key, service: str, payload: dict, platform_no: str = PLATFORM_NO, digest=None) -> dict:
     """The four envelope fields, made the way any language would: JSON bytes, Base64, SHA256withRSA over the bytes.
 
     The JSON names the service and the platform too: the modern profile binds a signature to both."""
-    bound = {**payload, "serviceName": service, "platformNo": PLATFORM_NO}
+    bound = {**payload, "serviceName": service, "platformNo": platform_no}
     raw = json.dumps(bound, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    signature = key.sign(raw, padding.PKCS1v15(), hashes.SHA256())
-    return {"serviceName": service, "platformNo": PLATFORM_NO, "reqData": base64.b64encode(raw).decode(),
+    signature = key.sign(raw, padding.PKCS1v15(), digest or hashes.SHA256())
+    return {"serviceName": service, "platformNo": platform_no, "reqData": base64.b64encode(raw).decode(),
             "signature": base64.b64encode(signature).decode()}
 
 
 @pytest.fixture
 def acme_bank(tmp_path):
     acme_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # a second platform on the bank
     bank_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = lambda k: k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,  # noqa: E731
                                     serialization.NoEncryption()).decode()
@@ -71,13 +73,14 @@ def acme_bank(tmp_path):
     server = LiveServer()
     app = create_app({"DATABASE": str(tmp_path / "bank.sqlite"), "PRIVATE_KEY": pem(bank_key),
                       "PLATFORMS": [{"platform_no": PLATFORM_NO, "public_key": pub(acme_key),
-                                     "notify_url": receiver.url}],
+                                     "notify_url": receiver.url},
+                                    {"platform_no": OTHER, "public_key": pub(other_key), "notify_url": ""}],
                       "PASSWORD_ITERATIONS": 1000, "CLOCK_FROZEN": True, "CLOCK_START": START,
                       "SIM_TOKEN": "acme-operator"})
     app.extensions["wanxin.dispatcher"].session.trust_env = False
     server.start(app)
-    yield {"url": server.url, "key": acme_key, "bank_public": bank_key.public_key(), "receiver": receiver,
-           "tmp": tmp_path}
+    yield {"url": server.url, "key": acme_key, "other_key": other_key, "bank_public": bank_key.public_key(),
+           "receiver": receiver, "tmp": tmp_path}
     server.stop()
     receiver.stop()
     app.extensions["wanxin.bank"].database.close()
@@ -92,8 +95,37 @@ def wanxin(*args):
     return runner.invoke(cli.main, [str(a) for a in args])
 
 
+def other_platform_account(acme_bank) -> dict:
+    """The second platform on the bank opens and funds an account; returns what the bank holds for it."""
+    url, other = acme_bank["url"], acme_bank["other_key"]
+    person = json.loads(wanxin("cards", "create", "--name", "钱七", "--balance", "900.00", "--json",
+                               "--bank-url", url).stdout)
+    for service, payload in (("PERSONAL_REGISTER", {
+            "requestNo": "OTHER-REG-1", "userNo": "other-u1", "fullname": person["fullname"],
+            "idNumber": person["idNumber"], "mobile": person["mobile"], "cardNumber": person["cardNumber"],
+            "role": "I", "callbackUrl": "https://other.example/done"}),
+            ("RECHARGE", {"requestNo": "OTHER-RCH-1", "userNo": "other-u1", "amount": "300.00",
+                          "callbackUrl": "https://other.example/done"})):
+        done = wanxin("gateway", "complete", json.dumps(acme_sign(other, service, payload, OTHER)),
+                      "--password", "246800", "--bank-url", url, "--json")
+        assert done.exit_code == 0 and json.loads(done.stdout)["code"] == 0, done.output
+    return other_state(url)
+
+
+def other_state(url: str) -> dict:
+    import requests
+    operator = {"Authorization": "Bearer acme-operator"}
+    account = requests.get(f"{url}/sim/accounts/other-u1", params={"platformNo": OTHER}, headers=operator,
+                           timeout=30).json()
+    log = requests.get(f"{url}/sim/requests", params={"platformNo": OTHER}, headers=operator, timeout=30).json()
+    return {"balances": (account["available"], account["frozen"], account["card"]),
+            "requests": [(r["serviceName"], r["requestNo"], r["respCode"]) for r in log]}
+
+
 def test_a_foreign_platform_opens_an_account_gets_signed_notifications_and_reconciles(acme_bank):
     url, key = acme_bank["url"], acme_bank["key"]
+    other_before = other_platform_account(acme_bank)
+    assert other_before["balances"] == ("300.00", "0.00", "600.00")
     made = wanxin("cards", "create", "--name", "赵六", "--balance", "1000.00", "--json", "--bank-url", url)
     assert made.exit_code == 0, made.output
     person = json.loads(made.stdout)
@@ -158,6 +190,19 @@ def test_a_foreign_platform_opens_an_account_gets_signed_notifications_and_recon
     bad = wanxin("reconcile", "--bank-url", url, "--platform-no", PLATFORM_NO, "--records", records)
     assert bad.exit_code == 2
     assert bad.stderr.strip().count("\n") == 0 and "row 2, column amount" in bad.stderr
+
+    # A mistake of the kind a new integration makes: SHA1 where the platform is registered for SHA256.
+    mistaken = acme_sign(key, "QUERY_USER", {"requestNo": "ACME-Q-SHA1", "userNo": "acme-u1"}, digest=hashes.SHA1())
+    refused = requests.post(f"{url}/service", data=mistaken, timeout=30).json()["respData"]
+    assert refused["respCode"] == "00004" and "SHA1withRSA" in refused["respMsg"]  # the answer names the mistake
+    listed = wanxin("requests", "list", "--platform-no", PLATFORM_NO, "--refused", "--json", "--bank-url", url)
+    assert listed.exit_code == 0, listed.output
+    (entry,) = [r for r in json.loads(listed.stdout) if r["requestNo"] == "ACME-Q-SHA1"]
+    assert entry["diagnosis"]["algorithmExpected"] == "SHA256withRSA"
+    assert entry["diagnosis"]["matchesOtherAlgorithm"] is True
+
+    # The second platform on the same bank was never touched by any of this.
+    assert other_state(url) == other_before
 
 
 def test_gateway_complete_prints_the_pages_refusal_as_one_line(acme_bank):
