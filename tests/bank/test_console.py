@@ -266,3 +266,8 @@ def test_the_console_log_shows_every_call_with_the_diagnosis_of_a_refused_signat
     html = bank.client.get("/console/log?outcome=refused").get_data(as_text=True)
     assert "Q-SHA1" in html and "matchesOtherAlgorithm" in html and "SHA256withRSA" in html
     assert "Q-SHA1" not in bank.client.get("/console/log?outcome=accepted").get_data(as_text=True)
+
+
+def test_the_overview_names_each_platforms_wire_profile(bank):
+    html = bank.client.get("/console").get_data(as_text=True)
+    assert "<td>modern</td>" in html and "ModernProfile(" not in html
