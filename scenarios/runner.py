@@ -441,7 +441,8 @@ class Runner:
         if not str(arg["url"]).startswith(("http://", "https://")):
             # a relative URL is the scenario's own platform, reached as the runner reaches it (the operator
             # credential goes only there, never to an absolute URL)
-            kw["headers"] = {**self.platform_client.headers, **{str(k): str(v) for k, v in kw.get("headers", {}).items()}}
+            given = {str(k): str(v) for k, v in kw.get("headers", {}).items()}
+            kw["headers"] = {**self.platform_client.headers, **given}
         if "form" in arg:
             kw["data"] = arg["form"]
         t0 = time.perf_counter()
@@ -501,7 +502,8 @@ class Runner:
         self.deliver()
         if "expect_code" in arg:
             if str(done["code"]) != str(arg["expect_code"]):
-                raise StepFailure(f"the callback's code is {done['code']} ({done['msg']}), expected {arg['expect_code']}")
+                raise StepFailure(f"the callback's code is {done['code']} ({done['msg']}),"
+                                  f" expected {arg['expect_code']}")
         elif outcome == "success" and done["code"] != 0:
             raise StepError(str(done["code"]), done["msg"] or "refused")
         for name, what in (arg.get("save") or {}).items():
