@@ -371,11 +371,10 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, var
                                            echo=echo, keep_going=keep_going,
                                            sim_token=_operator_token(), variables=variables))
         except spec.ScenarioError as exc:
-            if as_json:
-                results.append(runner.RunResult(str(path), "", error=str(exc)))
-            else:
-                click.echo(f"✗ {exc}", err=True)
-                results.append(runner.RunResult(str(path), "", error=str(exc)))
+            if not as_json:
+                for problem in exc.problems:
+                    click.echo(f"✗ {problem}", err=True)
+            results.append(runner.RunResult(str(path), "", error=str(exc)))
     failed = [r for r in results if not r.ok]
     if as_json:
         _echo_json({"ok": not failed, "scenarios": [r.as_dict() for r in results]})
@@ -416,7 +415,8 @@ def scenario_validate(files, var_pairs) -> None:
             click.echo(f"✓ {path}: {s.name} ({len(s.steps)} steps, {len(s.actors)} actors)")
         except spec.ScenarioError as exc:
             bad += 1
-            click.echo(f"✗ {exc}", err=True)
+            for problem in exc.problems:
+                click.echo(f"✗ {problem}", err=True)
     sys.exit(1 if bad else 0)
 
 

@@ -33,7 +33,13 @@ MAX_GROUP = 5000
 
 
 class ScenarioError(Exception):
-    """The file cannot run; the message names the file, step and problem."""
+    """The file cannot run; the message names the file, step and problem (one line per problem).
+
+    ``problems`` lists them: every step's problem is reported in one pass."""
+
+    def __init__(self, message: "str | list[str]"):
+        self.problems = [message] if isinstance(message, str) else list(message)
+        super().__init__("\n".join(self.problems))
 
 
 
@@ -100,6 +106,8 @@ def _fail(path: str, message: str) -> ScenarioError:
 def _amount(value: Any, where: str, what: str, allow_zero: bool = False) -> None:
     if isinstance(value, str) and "${" in value:
         return  # put in place when the step runs
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ScenarioError(f"{where}: {what} is a YAML number ({value!r}); quote amounts: \"{_quoted(value)}\"")
     try:
         parse_yuan(value if not isinstance(value, float) else repr(value), what, allow_zero=allow_zero)
     except AmountError as exc:
@@ -108,6 +116,13 @@ def _amount(value: Any, where: str, what: str, allow_zero: bool = False) -> None
 
 TOP_KEYS = {"name", "seed", "config", "actors", "steps", "description", "profile", "vars", "platform", "platform_no"}
 PLATFORMS = ("builtin", "external")
+
+
+def _quoted(value: Any) -> str:
+    try:
+        return f"{Decimal(repr(value) if isinstance(value, float) else str(value)):.2f}"
+    except InvalidOperation:
+        return str(value)
 
 
 def parse(data: Any, path: str = "<scenario>", root: Any = None, *, variables: Optional[dict] = None,
@@ -149,17 +164,40 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None, *, variables: O
     claims: set[str] = set()
     saved: set[str] = set()
     lookup = templating.static_lookup(merged, env)
+    problems: list[str] = []
     for i, raw in enumerate(raw_steps, start=1):
         raw = templating.substitute(raw, lookup)
-        _check_names(scenario, raw, i, lines[i - 1], path, saved, env)
-        step = _step(raw, i, lines[i - 1], path)
-        if platform == "external" and not _bank_only(step):
-            raise ScenarioError(f"{step.where(path)}: {step.name} drives the built-in platform; with platform:"
-                                f" external use http and gateway steps (bank-side steps: {', '.join(BANK_SIDE)})")
-        _check(scenario, step, path, projects, claims)
+        try:
+            _check_names(scenario, raw, i, lines[i - 1], path, saved, env)
+            step = _step(raw, i, lines[i - 1], path)
+            if platform == "external" and not _bank_only(step):
+                raise ScenarioError(f"{step.where(path)}: {step.name} drives the built-in platform; with platform:"
+                                    f" external use http and gateway steps (bank-side steps: {', '.join(BANK_SIDE)})")
+            _check(scenario, step, path, projects, claims)
+        except ScenarioError as exc:
+            problems += exc.problems
+            _remember(raw, projects, claims, saved)  # so later steps naming it are not reported too
+            continue
         saved |= _saves(step)
         scenario.steps.append(step)
+    if problems:
+        raise ScenarioError(problems)
     return scenario
+
+
+def _remember(raw: Any, projects: set, claims: set, saved: set) -> None:
+    """What a refused step would have declared (a project, a claim, saved names)."""
+    if not isinstance(raw, dict) or len(raw) != 1:
+        return
+    name, arg = next(iter(raw.items()))
+    if not isinstance(arg, dict):
+        return
+    if name == "create_project" and isinstance(arg.get("name"), str):
+        projects.add(arg["name"])
+    if name == "list_claim" and isinstance(arg.get("name"), str):
+        claims.add(arg["name"])
+    if name in ("http", "gateway") and isinstance(arg.get("save"), dict):
+        saved |= {str(k) for k in arg["save"]}
 
 
 def _check_names(s: Scenario, raw: Any, number: int, line: int, path: str, saved: set[str], env: dict) -> None:
@@ -225,8 +263,8 @@ def _actors(raw: Any, path: str, allow_empty: bool = False) -> tuple[dict[str, A
             raise ScenarioError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         if spec.get("role") not in ROLES:
             raise ScenarioError(f"{where}: role must be borrower or investor")
+        _amount(spec.get("card_balance", "0.00"), where, "card_balance", allow_zero=True)
         balance = str(spec.get("card_balance", "0.00"))
-        _amount(balance, where, "card_balance", allow_zero=True)
         password = str(spec.get("password", "123456"))
         count = spec.get("count")
         if count is None:

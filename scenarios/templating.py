@@ -100,5 +100,8 @@ def problem(name: str, *, actors: set[str], saved: set[str], variables: set[str]
 
 
 def did_you_mean(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    options = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    if not close:  # a part of a longer name (``rate`` for ``annual_rate``)
+        close = [o for o in options if len(str(word)) >= 3 and str(word).lower() in o.lower()][:1]
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -284,3 +284,50 @@ def test_var_on_the_command_line_must_be_name_equals_value(tmp_path):
     assert missing.exit_code != 0 and "undefined name ${acme}" in missing.output
     good = wanxin("scenario", "validate", path, "--var", "acme=http://127.0.0.1:9")
     assert good.exit_code == 0, good.output
+
+
+# -- every problem in one pass ---------------------------------------------------
+MANY_PROBLEMS = """\
+name: many problems
+actors:
+  bob: {role: borrower, card_balance: "100.00"}
+  ivy: {role: investor, card_balance: "100.00"}
+steps:
+  - open_acount: ivy
+  - recharge: {user: ivi, amount: "10.00"}
+  - recharge: {user: ivy, amount: 10}
+  - create_project: {name: kiosk, borrower: bob, amount: "100.00", periods: 1, method: bullet, rate: "0.1"}
+  - approve_project: kiosks
+  - tender: {user: ivy, project: kiosk, amount: "10.00"}
+  - http: {method: GET, url: "http://a/${nope}"}
+"""
+
+
+def test_every_problem_of_a_file_is_reported_in_one_pass_with_suggestions(tmp_path):
+    with pytest.raises(spec.ScenarioError) as caught:
+        spec.load(write(tmp_path, MANY_PROBLEMS, "many.yaml"))
+    problems = caught.value.problems
+    assert [re.match(r".*?: step (\d+)", p).group(1) for p in problems] == ["1", "2", "3", "4", "5", "7"]
+    assert "unknown step 'open_acount' (did you mean 'open_account'?)" in problems[0]
+    assert "unknown actor 'ivi' (did you mean 'ivy'?)" in problems[1]
+    assert 'amount is a YAML number (10); quote amounts: "10.00"' in problems[2]
+    assert "unknown key(s) rate (did you mean 'annual_rate'?)" in problems[3]
+    assert "unknown project 'kiosks' (did you mean 'kiosk'?)" in problems[4]  # the refused step still declared it
+    assert "undefined name ${nope}" in problems[5]
+    assert all("line " in p for p in problems)
+
+
+def test_the_cli_prints_every_problem_of_every_file(tmp_path):
+    one = write(tmp_path, MANY_PROBLEMS, "one.yaml")
+    two = write(tmp_path, MANY_PROBLEMS.replace("open_acount", "open_account"), "two.yaml")
+    done = wanxin("scenario", "validate", one, two)
+    assert done.exit_code != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 11 and all(line.startswith("✗ ") for line in lines)
+    assert sum(str(two) in line for line in lines) == 5
+
+
+def test_a_card_balance_written_as_a_yaml_number_is_refused(tmp_path):
+    text = 'name: x\nactors: {ivy: {role: investor, card_balance: 6000}}\nsteps: [open_account: ivy]\n'
+    with pytest.raises(spec.ScenarioError, match=r'card_balance is a YAML number \(6000\); quote amounts: "6000.00"'):
+        spec.load(write(tmp_path, text, "n.yaml"))
