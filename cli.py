@@ -399,6 +399,14 @@ def scenario_run(files, bank_url, platform_url, keep, as_json, keep_going, var_p
     sys.exit(_run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, _parse_vars(var_pairs)))
 
 
+@scenario.command("schema")
+def scenario_schema() -> None:
+    """Print a JSON Schema of the scenario format (for an editor's YAML language server)."""
+    from scenarios import schema
+
+    click.echo(json.dumps(schema.schema(), indent=2, ensure_ascii=False))
+
+
 @scenario.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
