@@ -357,7 +357,19 @@ def _external(path, variables) -> bool:
         return True  # reported when the file runs
 
 
-def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, variables=None) -> int:
+def _scenario_platforms(specs) -> list[dict] | None:
+    from bank_depository.services.platforms import PlatformSpecError, parse_spec
+
+    if not specs:
+        return None
+    try:
+        return [parse_spec(spec) for spec in specs]
+    except PlatformSpecError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, variables=None,
+                   platforms=None) -> int:
     from scenarios import runner, spec
 
     if bool(bank_url) != bool(platform_url) and not (bank_url and all(_external(f, variables) for f in files)):
@@ -369,7 +381,8 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, var
         try:
             results.append(runner.run_file(path, bank_url=bank_url, platform_url=platform_url, keep=keep,
                                            echo=echo, keep_going=keep_going,
-                                           sim_token=_operator_token(), variables=variables))
+                                           sim_token=_operator_token(), variables=variables,
+                                           platforms=platforms))
         except spec.ScenarioError as exc:
             if not as_json:
                 for problem in exc.problems:
@@ -393,10 +406,14 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, var
 @click.option("--keep-going", is_flag=True, help="Continue after a failed step.")
 @click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
               help="Set the scenario variable NAME (over the file's vars:); repeatable.")
+@click.option("--platform", "platform_specs", multiple=True, metavar="SPEC",
+              help="For platform: external with the bank in process: a platform the bank trusts, repeatable, as "
+                   "'wanxin bank serve --platform' takes it (no=acme,key=PATH,notify=URL[,…]).")
 @sim_token_option
-def scenario_run(files, bank_url, platform_url, keep, as_json, keep_going, var_pairs) -> None:
+def scenario_run(files, bank_url, platform_url, keep, as_json, keep_going, var_pairs, platform_specs) -> None:
     """Run scenario FILES; exit 0 only if every step of every file passed."""
-    sys.exit(_run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, _parse_vars(var_pairs)))
+    sys.exit(_run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, _parse_vars(var_pairs),
+                            _scenario_platforms(platform_specs)))
 
 
 @scenario.command("schema")

@@ -666,6 +666,8 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
         if workdir.exists() and any(workdir.iterdir()):
             raise spec.ScenarioError(f"{workdir} is not empty; --keep needs a fresh directory")
     external = scenario.platform == "external"
+    if platforms and not external:
+        raise spec.ScenarioError(f"{path}: --platform is for a scenario with platform: external")
     with Sandbox(workdir, platform_config=config, seed=scenario.seed if scenario.seed is not None else 0,
                  profile=scenario.profile, with_platform=not external, platforms=platforms) as sb:
         runner = Runner(scenario, bank_url=sb.bank_url, platform_url=(platform_url or "") if external

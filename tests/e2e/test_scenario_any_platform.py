@@ -331,3 +331,22 @@ def test_a_card_balance_written_as_a_yaml_number_is_refused(tmp_path):
     text = 'name: x\nactors: {ivy: {role: investor, card_balance: 6000}}\nsteps: [open_account: ivy]\n'
     with pytest.raises(spec.ScenarioError, match=r'card_balance is a YAML number \(6000\); quote amounts: "6000.00"'):
         spec.load(write(tmp_path, text, "n.yaml"))
+
+
+def test_the_readme_example_for_your_own_platform_is_a_valid_scenario():
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Scenarios for your own platform")
+    block = text[text.index("```yaml\n", start) + 8:text.index("```\n", text.index("```yaml\n", start) + 8)]
+    import yaml
+    s = spec.parse(yaml.safe_load(block), "README.md", env={})
+    assert s.platform == "external" and s.platform_no == "acme"
+    assert [st.name for st in s.steps][:3] == ["http", "gateway", "expect_request"]
+
+
+def test_scenario_run_platform_makes_the_in_process_bank_trust_that_platform(acme, tmp_path):
+    key_file = tmp_path / "acme_public.pem"
+    key_file.write_text(acme.registration["public_key"], encoding="utf-8")
+    spec_text = f"no=acme,key={key_file},notify={acme.url}/notify"
+    done = wanxin("scenario", "run", write(tmp_path, ACME_STORY), "--var", f"acme={acme.url}", "--platform", spec_text)
+    assert done.exit_code == 0, done.output
+    assert acme.notified == ["PERSONAL_REGISTER", "RECHARGE"]
