@@ -384,9 +384,18 @@ class Runner:
         return f"{arg['project']}#{arg['period']} {actual}"
 
     def step_expect_notifications(self, arg: dict) -> str:
-        states = [n["state"] for n in self.bank("GET", "/sim/notifications")]
+        params = {"platformNo": self.platform_no} if self.platform_no else None
+        notes = self.bank("GET", "/sim/notifications", params=params)
+        if "service" in arg:
+            notes = [n for n in notes if n["serviceName"] == arg["service"]]
+        if "user" in arg:
+            user_no = self._user_no(arg["user"])
+            notes = [n for n in notes if isinstance(n.get("payload"), dict) and n["payload"].get("userNo") == user_no]
+        states = [n["state"] for n in notes]
         problems = []
         for key, value in arg.items():
+            if key in ("service", "user"):
+                continue
             actual = states.count(key.upper())
             if actual != value:
                 problems.append(f"{key} expected {value}, actual {actual}")

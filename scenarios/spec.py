@@ -390,6 +390,17 @@ def _check_expect_balance(c: _Checking, arg: dict) -> None:
             _amount(value, c.where, f"{who}.{key}", allow_zero=True)
 
 
+def _check_expect_notifications(c: _Checking, arg: dict) -> None:
+    if "user" in arg:
+        c.actor(arg["user"])
+        if arg["user"] in c.s.groups:
+            raise c.fail("expect_notifications names one actor, not a group")
+    for key in set(arg) - {"service", "user"}:
+        value = arg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise c.fail(f"{key} must be a whole number >= 0")
+
+
 def _check_expect_project(c: _Checking, arg: dict) -> None:
     for proj in arg:
         c.project(proj)
@@ -513,7 +524,8 @@ STEPS: dict[str, StepDef] = {d.name: d for d in (
     StepDef("expect_balance", "any_map", check=_check_expect_balance),
     StepDef("expect_project", "any_map", check=_check_expect_project),
     _map("expect_plan", {"project", "period", "status"}, projects=("project",)),
-    _map("expect_notifications", {"delivered", "pending", "dead", "dropped"}, set()),
+    _map("expect_notifications", {"delivered", "pending", "dead", "dropped", "service", "user"}, set(),
+         check=_check_expect_notifications),
     _map("expect_error", {"step", "code"}, {"step"}, check=_check_wrapped),
     _map("expect_unknown", {"step"}, check=_check_wrapped),
     StepDef("expect_ledger_sound", "none"),

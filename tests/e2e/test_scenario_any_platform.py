@@ -127,6 +127,8 @@ steps:
   - gateway: {request: "${pay2}", password: "135790"}
   - expect_balance: {zoe: {available: "810.00", card: "240.00"}}
   - expect_request: {request_no: "NEVER-${run}", status: NOT_FOUND}
+  - expect_notifications: {user: zoe, service: RECHARGE, delivered: 1, dropped: 1}
+  - expect_notifications: {user: zoe, delivered: 2, pending: 0, dead: 0}
   - expect_ledger_sound
 """
 
