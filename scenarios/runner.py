@@ -150,6 +150,8 @@ class Runner:
         return result
 
     def _setup(self) -> None:
+        if self.external:
+            self._pick_platform()
         for actor in self.s.actors.values():
             who = identity(actor.index, self.tag)
             card = {"fullname": f"测试{actor.name}", **who, "bankCode": "ICBC", "balance": actor.card_balance}
@@ -161,6 +163,18 @@ class Runner:
                                                               "fullname": card["fullname"], **who})
             self.users[actor.name] = user["userNo"]
         self._touch()
+
+    def _pick_platform(self) -> None:
+        """``platform_no:`` must be registered at the bank; without it, the bank's only platform."""
+        known = [p["platformNo"] for p in self.bank("GET", "/sim/platforms")]
+        if self.platform_no and self.platform_no not in known:
+            raise StepError("PLATFORM_NOT_FOUND", f"the bank has no platform {self.platform_no!r}"
+                            f"{templating.did_you_mean(self.platform_no, known)}; it has {', '.join(known) or 'none'}")
+        if not self.platform_no:
+            if len(known) != 1:
+                raise StepError("PLATFORM_AMBIGUOUS", f"the bank has platforms {', '.join(known) or 'none'}:"
+                                " give platform_no: at the top of the scenario")
+            self.platform_no = known[0]
 
     def _touch(self) -> None:
         if self.external:

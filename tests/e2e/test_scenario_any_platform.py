@@ -352,3 +352,20 @@ def test_scenario_run_platform_makes_the_in_process_bank_trust_that_platform(acm
     done = wanxin("scenario", "run", write(tmp_path, ACME_STORY), "--var", f"acme={acme.url}", "--platform", spec_text)
     assert done.exit_code == 0, done.output
     assert acme.notified == ["PERSONAL_REGISTER", "RECHARGE"]
+
+
+def test_platform_no_must_name_a_platform_of_the_bank_and_is_needed_when_it_has_several(acme, served_bank, tmp_path):
+    typo = wanxin("scenario", "run", write(tmp_path, ACME_STORY.replace("platform_no: acme", "platform_no: acmee")),
+                  "--bank-url", served_bank, "--var", f"acme={acme.url}")
+    assert typo.exit_code == 1
+    assert "the bank has no platform 'acmee' (did you mean 'acme'?); it has acme, other" in typo.output
+    unnamed = wanxin("scenario", "run", write(tmp_path, ACME_STORY.replace("platform_no: acme\n", ""), "b.yaml"),
+                     "--bank-url", served_bank, "--var", f"acme={acme.url}")
+    assert unnamed.exit_code == 1 and "give platform_no:" in unnamed.output
+
+
+def test_without_platform_no_the_in_process_bank_s_only_platform_is_used(acme, tmp_path):
+    lines: list[str] = []
+    result = runner.run_file(write(tmp_path, ACME_STORY.replace("platform_no: acme\n", "")), echo=lines.append,
+                             variables={"acme": acme.url}, platforms=[acme.registration])
+    assert result.ok, "\n".join(lines)
