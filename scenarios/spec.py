@@ -108,6 +108,9 @@ def _amount(value: Any, where: str, what: str, allow_zero: bool = False) -> None
         return  # put in place when the step runs
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise ScenarioError(f"{where}: {what} is a YAML number ({value!r}); quote amounts: \"{_quoted(value)}\"")
+    if isinstance(value, str) and value.strip().startswith("-"):
+        raise ScenarioError(f"{where}: bad amount {value!r} for {what}: must be positive"
+                            f"{' or zero' if allow_zero else ''}")
     try:
         parse_yuan(value if not isinstance(value, float) else repr(value), what, allow_zero=allow_zero)
     except AmountError as exc:

@@ -369,3 +369,23 @@ def test_without_platform_no_the_in_process_bank_s_only_platform_is_used(acme, t
     result = runner.run_file(write(tmp_path, ACME_STORY.replace("platform_no: acme\n", "")), echo=lines.append,
                              variables={"acme": acme.url}, platforms=[acme.registration])
     assert result.ok, "\n".join(lines)
+
+
+def test_a_negative_amount_says_it_must_be_positive():
+    base = {"name": "x", "actors": {"ivy": {"role": "investor"}}}
+    with pytest.raises(spec.ScenarioError, match=r"bad amount '-5' for amount: must be positive$"):
+        spec.parse({**base, "steps": [{"recharge": {"user": "ivy", "amount": "-5"}}]})
+    with pytest.raises(spec.ScenarioError, match=r"bad amount '-1' for card_balance: must be positive or zero$"):
+        spec.parse({**base, "actors": {"ivy": {"role": "investor", "card_balance": "-1"}}, "steps": ["run_daily"]})
+
+
+def test_the_sandbox_can_start_the_bank_alone(tmp_path):
+    from scenarios.harness import Sandbox
+    with Sandbox(tmp_path / "alone", with_platform=False) as sb:
+        assert sb.platform_url == "" and sb.platform_app is None and sb.platform_ctx is None
+        import requests
+        listed = requests.get(sb.bank_url + "/sim/platforms", headers={"Authorization": "Bearer " + sb.sim_token},
+                              timeout=30)
+        assert [p["platformNo"] for p in listed.json()] == ["wanxinp2p"]
+        sb.advance(60)  # only the bank's clock to move
+    assert not (tmp_path / "alone" / "platform.sqlite").exists()
