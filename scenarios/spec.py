@@ -469,6 +469,8 @@ def _check_http(c: _Checking, arg: dict) -> None:
         raise c.fail(f"unknown expect key(s) {', '.join(sorted(unknown))}{templating.did_you_mean(word, EXPECT_KEYS)};"
                      f" allowed: {', '.join(sorted(EXPECT_KEYS))}")
     status = expect.get("status")
+    if isinstance(status, str) and status.isdigit():  # from --var NAME=201, which is text
+        status = expect["status"] = int(status)
     if status is not None and not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
         if not (isinstance(status, str) and "${" in status):
             raise c.fail(f"expect.status must be an HTTP status 100..599, got {status!r}")

@@ -389,3 +389,9 @@ def test_the_sandbox_can_start_the_bank_alone(tmp_path):
         assert [p["platformNo"] for p in listed.json()] == ["wanxinp2p"]
         sb.advance(60)  # only the bank's clock to move
     assert not (tmp_path / "alone" / "platform.sqlite").exists()
+
+
+def test_a_status_given_on_the_command_line_is_a_number_to_http():
+    s = parse([{"http": {"method": "GET", "url": "http://a", "expect": {"status": "${code}"}}}],
+              top={"vars": {"code": 200}}, variables={"code": "201"})
+    assert s.steps[0].arg["expect"]["status"] == 201
