@@ -36,12 +36,15 @@ class Acme:
     def __init__(self, key):
         self.key = key
         self.notified: list[str] = []
+        self.credentials: list[str] = []  # Authorization headers that reached this platform
         self.server = make_server("127.0.0.1", 0, self)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def __call__(self, environ, start_response):
         req = Request(environ)
+        if req.headers.get("Authorization"):
+            self.credentials.append(req.headers["Authorization"])
         body = req.get_json(silent=True) or {}
         parts = req.path.strip("/").split("/")
         if req.method == "POST" and parts == ["notify"]:
@@ -149,6 +152,7 @@ def test_an_external_platform_is_driven_by_http_and_gateway_steps_against_an_in_
     assert sorted(p.name for p in (keep / "acme").glob("*.sqlite")) == ["bank.sqlite"]
     # the bank notified acme of the opening and the first recharge; the rule dropped the second
     assert acme.notified == ["PERSONAL_REGISTER", "RECHARGE"]
+    assert acme.credentials == []  # the bank's operator credential never goes to an absolute URL
 
 
 @pytest.fixture
