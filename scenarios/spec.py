@@ -133,41 +133,56 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None, *, variables: O
     """``variables`` (``--var``) override the file's ``vars:``; ``env`` defaults to the process environment."""
     if not isinstance(data, dict):
         raise _fail(path, "a scenario is a mapping with name, actors and steps")
+    problems: list[str] = []  # every problem of the file, reported together
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise _fail(path, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
-    if not isinstance(data.get("name"), str) or not data["name"].strip():
-        raise _fail(path, "name is required")
+        hint = templating.did_you_mean(sorted(unknown)[0], TOP_KEYS)
+        problems.append(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}{hint}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"{path}: name is required")
+        name = "?"
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _fail(path, "seed must be an integer")
-    config = _config(data.get("config") or {}, path)
+        problems.append(f"{path}: seed must be an integer")
+        seed = None
+    try:
+        config = _config(data.get("config") or {}, path)
+    except ScenarioError as exc:
+        problems += exc.problems
+        config = dict(CONFIG_DEFAULTS)
     profile = data.get("profile", "modern")
     if profile not in PROFILES:
-        raise _fail(path, f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        problems.append(f"{path}: profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        profile = "modern"
     defaults = data.get("vars") or {}
     if not isinstance(defaults, dict) or not all(isinstance(k, str) for k in defaults):
-        raise _fail(path, "vars must be a mapping of name -> default value")
+        problems.append(f"{path}: vars must be a mapping of name -> default value")
+        defaults = {}
     merged = {**defaults, **(variables or {})}
     env = dict(os.environ) if env is None else env
     platform = data.get("platform", "builtin")
     if platform not in PLATFORMS:
-        raise _fail(path, f"platform must be external (or builtin, the default), got {platform!r}")
+        problems.append(f"{path}: platform must be external (or builtin, the default), got {platform!r}")
+        platform = "builtin"
     platform_no = data.get("platform_no")
     if platform_no is not None and (not isinstance(platform_no, str) or not platform_no):
-        raise _fail(path, "platform_no must be text")
-    actors, groups = _actors(data.get("actors"), path, allow_empty=platform == "external")
-    scenario = Scenario(path, data["name"].strip(), seed, config, actors, groups, profile=profile,
+        problems.append(f"{path}: platform_no must be text")
+        platform_no = None
+    try:
+        actors, groups = _actors(data.get("actors"), path, allow_empty=platform == "external")
+    except ScenarioError as exc:
+        raise ScenarioError(problems + exc.problems) from None  # the steps name actors: nothing more to check
+    scenario = Scenario(path, name.strip(), seed, config, actors, groups, profile=profile,
                         variables=merged, platform=platform, platform_no=platform_no)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise _fail(path, "steps must be a non-empty list")
+        raise ScenarioError(problems + [f"{path}: steps must be a non-empty list"])
     lines = _step_lines(root, len(raw_steps))
     projects: set[str] = set()
     claims: set[str] = set()
     saved: set[str] = set()
     lookup = templating.static_lookup(merged, env)
-    problems: list[str] = []
     for i, raw in enumerate(raw_steps, start=1):
         raw = templating.substitute(raw, lookup)
         try:

@@ -399,3 +399,15 @@ def test_a_status_given_on_the_command_line_is_a_number_to_http():
     s = parse([{"http": {"method": "GET", "url": "http://a", "expect": {"status": "${code}"}}}],
               top={"vars": {"code": 200}}, variables={"code": "201"})
     assert s.steps[0].arg["expect"]["status"] == 201
+
+
+def test_top_level_problems_and_step_problems_are_reported_together():
+    data = {"name": "x", "colur": "red", "seed": "one", "profile": "java",
+            "actors": {"ivy": {"role": "investor"}}, "steps": [{"open_account": "ivv"}]}
+    with pytest.raises(spec.ScenarioError) as caught:
+        spec.parse(data, "t.yaml")
+    problems = caught.value.problems
+    assert len(problems) == 4
+    assert "unknown top-level key(s): colur" in problems[0]
+    assert "seed must be an integer" in problems[1] and "profile must be one of" in problems[2]
+    assert "unknown actor 'ivv' (did you mean 'ivy'?)" in problems[3]
