@@ -339,24 +339,55 @@ def scenario() -> None:
     """Run YAML scenario scripts end to end."""
 
 
-def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going) -> int:
+def _parse_vars(pairs) -> dict:
+    out = {}
+    for pair in pairs or ():
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.UsageError(f"--var needs NAME=VALUE, got {pair!r}")
+        out[name.strip()] = value
+    return out
+
+
+def _external(path, variables) -> bool:
+    from scenarios import spec
+    try:
+        return spec.load(path, variables=variables).platform == "external"
+    except spec.ScenarioError:
+        return True  # reported when the file runs
+
+
+def _scenario_platforms(specs) -> list[dict] | None:
+    from bank_depository.services.platforms import PlatformSpecError, parse_spec
+
+    if not specs:
+        return None
+    try:
+        return [parse_spec(spec) for spec in specs]
+    except PlatformSpecError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, variables=None,
+                   platforms=None) -> int:
     from scenarios import runner, spec
 
-    if bool(bank_url) != bool(platform_url):
-        raise click.ClickException("give both --bank-url and --platform-url, or neither")
+    if bool(bank_url) != bool(platform_url) and not (bank_url and all(_external(f, variables) for f in files)):
+        raise click.ClickException("give both --bank-url and --platform-url, or neither"
+                                   " (a scenario with platform: external needs only --bank-url)")
     results = []
     echo = (lambda line: None) if as_json else click.echo
     for path in files:
         try:
             results.append(runner.run_file(path, bank_url=bank_url, platform_url=platform_url, keep=keep,
                                            echo=echo, keep_going=keep_going,
-                                           sim_token=_operator_token()))
+                                           sim_token=_operator_token(), variables=variables,
+                                           platforms=platforms))
         except spec.ScenarioError as exc:
-            if as_json:
-                results.append(runner.RunResult(str(path), "", error=str(exc)))
-            else:
-                click.echo(f"✗ {exc}", err=True)
-                results.append(runner.RunResult(str(path), "", error=str(exc)))
+            if not as_json:
+                for problem in exc.problems:
+                    click.echo(f"✗ {problem}", err=True)
+            results.append(runner.RunResult(str(path), "", error=str(exc)))
     failed = [r for r in results if not r.ok]
     if as_json:
         _echo_json({"ok": not failed, "scenarios": [r.as_dict() for r in results]})
@@ -373,26 +404,44 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going) -> 
               help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of progress lines.")
 @click.option("--keep-going", is_flag=True, help="Continue after a failed step.")
+@click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Set the scenario variable NAME (over the file's vars:); repeatable.")
+@click.option("--platform", "platform_specs", multiple=True, metavar="SPEC",
+              help="For platform: external with the bank in process: a platform the bank trusts, repeatable, as "
+                   "'wanxin bank serve --platform' takes it (no=acme,key=PATH,notify=URL[,…]).")
 @sim_token_option
-def scenario_run(files, bank_url, platform_url, keep, as_json, keep_going) -> None:
+def scenario_run(files, bank_url, platform_url, keep, as_json, keep_going, var_pairs, platform_specs) -> None:
     """Run scenario FILES; exit 0 only if every step of every file passed."""
-    sys.exit(_run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going))
+    sys.exit(_run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, _parse_vars(var_pairs),
+                            _scenario_platforms(platform_specs)))
+
+
+@scenario.command("schema")
+def scenario_schema() -> None:
+    """Print a JSON Schema of the scenario format (for an editor's YAML language server)."""
+    from scenarios import schema
+
+    click.echo(json.dumps(schema.schema(), indent=2, ensure_ascii=False))
 
 
 @scenario.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def scenario_validate(files) -> None:
+@click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Set the scenario variable NAME (over the file's vars:); repeatable.")
+def scenario_validate(files, var_pairs) -> None:
     """Check scenario FILES without running them."""
     from scenarios import spec
 
     bad = 0
+    variables = _parse_vars(var_pairs)
     for path in files:
         try:
-            s = spec.load(path)
+            s = spec.load(path, variables=variables)
             click.echo(f"✓ {path}: {s.name} ({len(s.steps)} steps, {len(s.actors)} actors)")
         except spec.ScenarioError as exc:
             bad += 1
-            click.echo(f"✗ {exc}", err=True)
+            for problem in exc.problems:
+                click.echo(f"✗ {problem}", err=True)
     sys.exit(1 if bad else 0)
 
 

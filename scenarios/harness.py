@@ -116,11 +116,14 @@ def write_keys(directory: Path) -> dict:
 
 
 class Sandbox:
-    """A bank and a platform wired together on loopback."""
+    """A bank and a platform wired together on loopback (or the bank alone)."""
 
     def __init__(self, workdir: Optional[Path] = None, *, platform_config: Optional[dict] = None,
                  start: str = DEFAULT_START, seed: Optional[int] = None, password_iterations: int = 1000,
-                 keys_dir: Optional[Path] = None, profile: str = "modern"):
+                 keys_dir: Optional[Path] = None, profile: str = "modern", with_platform: bool = True,
+                 platforms: Optional[list[dict]] = None):
+        """``with_platform=False`` starts the bank alone (a scenario with ``platform: external``);
+        ``platforms`` replaces the one platform registered at the bank (the built-in's key) with these."""
         if profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
         self.profile = profile
@@ -136,42 +139,51 @@ class Sandbox:
         wire_profile = profiles.get(profile)
         # Each side holds its keys as a platform of this profile does (legacy: bare Base64 DER, no PEM armour).
         read = lambda name: wire_profile.key_text((keys_dir / name).read_text(), "private" in name)  # noqa: E731
-        self.bank_server, self.platform_server = LiveServer(), LiveServer()
-        platform = {"platform_no": "wanxinp2p", "public_key": read("platform_public.pem"),
-                    "notify_url": self.platform_server.url + wire_profile.notify_path, "profile": profile}
+        self.bank_server = LiveServer()
+        self.platform_server: Optional[LiveServer] = LiveServer() if with_platform else None
+        if platforms is None:
+            platforms = [{"platform_no": "wanxinp2p", "public_key": read("platform_public.pem"),
+                          "notify_url": self.platform_server.url + wire_profile.notify_path
+                          if self.platform_server is not None else "", "profile": profile}]
         wire: dict = {"BANK_PROFILE": profile, "BANK_CONTEXT_PATH": legacy.DEFAULT_CONTEXT_PATH}
         self.bank_app = create_bank(bank_config(
-            self.workdir / "bank.sqlite", private_key=read("bank_private.pem"), platforms=[platform],
+            self.workdir / "bank.sqlite", private_key=read("bank_private.pem"), platforms=list(platforms),
             LEGACY_CONTEXT_PATH=legacy.DEFAULT_CONTEXT_PATH, PASSWORD_ITERATIONS=password_iterations,
             CLOCK_FROZEN=True, CLOCK_START=start))
-        platform_settings = make_platform_config(
-            self.workdir / "platform.sqlite", private_key=read("platform_private.pem"),
-            bank_public_key=read("bank_public.pem"), bank_url=self.bank_server.url,
-            PUBLIC_URL=self.platform_server.url, CLOCK_FROZEN=True, CLOCK_START=start, ID_SEED=seed,
-            SIM_TOKEN=self.bank_app.config["SIM_TOKEN"],  # one credential opens both apps
-            **wire)
-        platform_settings.update(platform_config or {})
-        self.platform_app = create_platform(platform_settings, session=_loopback_session())
+        self.platform_app = None
+        if self.platform_server is not None:
+            platform_settings = make_platform_config(
+                self.workdir / "platform.sqlite", private_key=read("platform_private.pem"),
+                bank_public_key=read("bank_public.pem"), bank_url=self.bank_server.url,
+                PUBLIC_URL=self.platform_server.url, CLOCK_FROZEN=True, CLOCK_START=start, ID_SEED=seed,
+                SIM_TOKEN=self.bank_app.config["SIM_TOKEN"],  # one credential opens both apps
+                **wire)
+            platform_settings.update(platform_config or {})
+            self.platform_app = create_platform(platform_settings, session=_loopback_session())
         self.bank_server.start(self.bank_app)
-        self.platform_server.start(self.platform_app)
-        self.bank_url, self.platform_url = self.bank_server.url, self.platform_server.url
+        if self.platform_server is not None:
+            self.platform_server.start(self.platform_app)
+        self.bank_url = self.bank_server.url
+        self.platform_url = self.platform_server.url if self.platform_server is not None else ""
         self.sim_token: str = self.bank_app.config["SIM_TOKEN"]
         self.bank_ctx = self.bank_app.extensions["wanxin.bank"]
-        self.platform_ctx = self.platform_app.extensions["wanxin.platform"]
+        self.platform_ctx = self.platform_app.extensions["wanxin.platform"] if self.platform_app is not None else None
         self.dispatcher = self.bank_app.extensions["wanxin.dispatcher"]
         self.dispatcher.session.trust_env = False
 
     def advance(self, seconds: float) -> None:
         """Move both clocks together."""
         self.bank_ctx.clock.advance(seconds)
-        self.platform_ctx.clock.advance(seconds)
+        if self.platform_ctx is not None:
+            self.platform_ctx.clock.advance(seconds)
 
     def deliver_notifications(self):
         return self.dispatcher.run_until_idle()
 
     def close(self) -> None:
         for server in (self.platform_server, self.bank_server):
-            server.stop()
+            if server is not None:
+                server.stop()
         self.dispatcher.stop()
         self.bank_ctx.database.close()
         if self._tmp is not None:

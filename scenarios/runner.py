@@ -19,9 +19,9 @@ import requests
 
 from bank_depository.client import SimClient, SimError
 from bank_depository.domain.identity import sample_identity
-from bank_depository.protocol import codes
+from bank_depository.protocol import codes, gateway_user
 
-from . import spec
+from . import spec, templating
 from .harness import GatewayError, Sandbox, UserAgent
 
 
@@ -98,6 +98,10 @@ class Runner:
         self.projects: dict[str, str] = {}   # scenario name -> projectNo
         self.claims: dict[str, str] = {}     # scenario name -> claim id
         self.touched_days: set[str] = set()
+        self.saved: dict[str, object] = {}   # values saved by http and gateway steps
+        self.external = scenario.platform == "external"
+        self.platform_no = scenario.platform_no or ""
+        self.run_token = f"r{scenario.seed or 0}x{self.tag}"
 
     # -- http -------------------------------------------------------------
     @staticmethod
@@ -146,25 +150,72 @@ class Runner:
         return result
 
     def _setup(self) -> None:
+        if self.external:
+            self._pick_platform()
         for actor in self.s.actors.values():
             who = identity(actor.index, self.tag)
             card = {"fullname": f"测试{actor.name}", **who, "bankCode": "ICBC", "balance": actor.card_balance}
             self.bank("POST", "/sim/bank-cards", json=card)
+            if self.external:
+                continue  # a bank customer: the platform under test opens the account itself
             username = actor.name if not self.tag else f"{actor.name}-{self.tag}"
             user = self.platform("POST", "/api/users", json={"username": username, "role": actor.role,
                                                               "fullname": card["fullname"], **who})
             self.users[actor.name] = user["userNo"]
         self._touch()
 
+    def _pick_platform(self) -> None:
+        """``platform_no:`` must be registered at the bank; without it, the bank's only platform."""
+        known = [p["platformNo"] for p in self.bank("GET", "/sim/platforms")]
+        if self.platform_no and self.platform_no not in known:
+            raise StepError("PLATFORM_NOT_FOUND", f"the bank has no platform {self.platform_no!r}"
+                            f"{templating.did_you_mean(self.platform_no, known)}; it has {', '.join(known) or 'none'}")
+        if not self.platform_no:
+            if len(known) != 1:
+                raise StepError("PLATFORM_AMBIGUOUS", f"the bank has platforms {', '.join(known) or 'none'}:"
+                                " give platform_no: at the top of the scenario")
+            self.platform_no = known[0]
+
     def _touch(self) -> None:
+        if self.external:
+            return
         self.touched_days.add(self.platform("GET", "/sim/clock")["now"][:10])
 
     def execute(self, step: spec.Step) -> str:
         handler = getattr(self, spec.STEPS[step.name].runner)
-        out = handler(step.arg)
+        out = handler(templating.substitute(step.arg, self._lookup))
         if not step.name.startswith("expect_"):
             self._touch()
         return out
+
+    # -- templating -------------------------------------------------------
+    def _lookup(self, name: str):
+        if name == "run":
+            return self.run_token
+        if name in self.saved:
+            return self.saved[name]
+        if name in self.s.variables:
+            return self.s.variables[name]
+        who, _, what = name.rpartition(".")
+        if who in self.s.actors and what in templating.ACTOR_FIELDS:
+            if what == "userNo":
+                return self._user_no(who)
+            if what == "fullname":
+                return f"测试{who}"
+            return identity(self.s.actors[who].index, self.tag)[what]
+        raise StepFailure(f"${{{name}}} has no value (a step that saves it did not run?)")
+
+    def _user_no(self, actor: str) -> str:
+        """The actor's userNo: the platform's (built-in), or the bank's account bound to the actor's card."""
+        if actor not in self.users and self.external:
+            card = identity(self.s.actors[actor].index, self.tag)["cardNumber"]
+            params = {"platformNo": self.platform_no} if self.platform_no else None
+            for user in self.bank("GET", "/sim/accounts", params=params)["users"]:
+                if user["cardNumber"] == card:
+                    self.users[actor] = user["userNo"]
+        if actor not in self.users:
+            raise StepFailure(f"{actor} has no account at the bank yet (open one first)")
+        return self.users[actor]
 
     # -- gateway helper ---------------------------------------------------
     def _gateway(self, gateway_request: dict, password: str) -> dict:
@@ -281,8 +332,8 @@ class Runner:
 
     def step_fault(self, rule: dict) -> str:
         rule = dict(rule)
-        if isinstance(rule.get("userNo"), str) and rule["userNo"] in self.users:
-            rule["userNo"] = self.users[rule["userNo"]]
+        if isinstance(rule.get("userNo"), str) and rule["userNo"] in self.s.actors:
+            rule["userNo"] = self._user_no(rule["userNo"])
         made = self.bank("POST", "/sim/faults", json=rule)
         return f"rule {made['id']} {made['action']}"
 
@@ -317,7 +368,7 @@ class Runner:
             if members > GROUP_LISTING else {}
         for who, expected in arg.items():
             for member in self.s.members(who):
-                user_no = self.users[member]
+                user_no = self._user_no(member)
                 actual = listed.get(user_no) or self.bank("GET", f"/sim/accounts/{user_no}")
                 for key, value in expected.items():
                     want = _yuan(value)
@@ -347,9 +398,18 @@ class Runner:
         return f"{arg['project']}#{arg['period']} {actual}"
 
     def step_expect_notifications(self, arg: dict) -> str:
-        states = [n["state"] for n in self.bank("GET", "/sim/notifications")]
+        params = {"platformNo": self.platform_no} if self.platform_no else None
+        notes = self.bank("GET", "/sim/notifications", params=params)
+        if "service" in arg:
+            notes = [n for n in notes if n["serviceName"] == arg["service"]]
+        if "user" in arg:
+            user_no = self._user_no(arg["user"])
+            notes = [n for n in notes if isinstance(n.get("payload"), dict) and n["payload"].get("userNo") == user_no]
+        states = [n["state"] for n in notes]
         problems = []
         for key, value in arg.items():
+            if key in ("service", "user"):
+                continue
             actual = states.count(key.upper())
             if actual != value:
                 problems.append(f"{key} expected {value}, actual {actual}")
@@ -390,6 +450,89 @@ class Runner:
             return f"{inner.name}: outcome unknown to the platform"
         raise StepFailure(f"{inner.name} succeeded, expected its outcome to stay unknown")
 
+    # -- steps for any platform -------------------------------------------
+    def _url(self, url: str) -> str:
+        if url.startswith(("http://", "https://")):
+            return url
+        if not self.platform_url:
+            raise StepFailure(f"{url!r} is not an absolute URL and there is no --platform-url to join it to")
+        return self.platform_url + "/" + url.lstrip("/")
+
+    def step_http(self, arg: dict) -> str:
+        method, url = str(arg["method"]).upper(), self._url(str(arg["url"]))
+        kw = {k: arg[k] for k in ("json", "params", "headers") if k in arg}
+        if not str(arg["url"]).startswith(("http://", "https://")):
+            # a relative URL is the scenario's own platform, reached as the runner reaches it (the operator
+            # credential goes only there, never to an absolute URL)
+            given = {str(k): str(v) for k, v in kw.get("headers", {}).items()}
+            kw["headers"] = {**self.platform_client.headers, **given}
+        if "form" in arg:
+            kw["data"] = arg["form"]
+        t0 = time.perf_counter()
+        resp = self.http.request(method, url, timeout=120, allow_redirects=False, **kw)
+        ms = (time.perf_counter() - t0) * 1000
+        expect = arg.get("expect") or {}
+        problems = []
+        want = expect.get("status")
+        if want is not None and resp.status_code != int(want):
+            problems.append(f"status expected {want}, actual {resp.status_code}")
+        elif want is None and resp.status_code >= 400:
+            problems.append(f"status {resp.status_code} (give expect.status to expect an error)")
+        body = _json_or_none(resp)
+        if "json" in expect:
+            if body is None:
+                problems.append("expected a JSON answer, got none")
+            else:
+                problems += _subset(expect["json"], body, "json")
+        if "body_contains" in expect and expect["body_contains"] not in resp.text:
+            problems.append(f"body does not contain {expect['body_contains']!r}")
+        if problems:
+            raise StepFailure("; ".join(problems) + "\n" + _exchange(method, url, kw, resp))
+        for name, path in (arg.get("save") or {}).items():
+            try:
+                self.saved[name] = _pick(resp, body, str(path))
+            except LookupError as exc:
+                raise StepFailure(f"save {name}: {exc}\n" + _exchange(method, url, kw, resp)) from None
+        return f"{method} {url} → {resp.status_code} ({ms:.0f} ms)"
+
+    def step_expect_request(self, arg: dict) -> str:
+        request_no, want = str(arg["request_no"]), str(arg["status"])
+        params = {"platformNo": self.platform_no} if self.platform_no else None
+        try:
+            rows = self.bank("GET", f"/sim/requests/{request_no}", params=params)
+        except StepError as exc:
+            if exc.code != codes.TRANSACTION_NOT_FOUND:
+                raise
+            rows = []
+        actual = _REQUEST_STATUS.get(rows[0]["status"], str(rows[0]["status"])) if rows else "NOT_FOUND"
+        code = (rows[0].get("respCode") or "") if rows else ""
+        if actual != want:
+            raise StepFailure(f"request {request_no} expected {want}, the bank holds {actual}"
+                              + (f" ({code})" if code else ""))
+        if "code" in arg and code != str(arg["code"]):
+            raise StepFailure(f"request {request_no} is {actual} with code {code or 'none'}, expected {arg['code']}")
+        return f"{request_no} {actual}" + (f" {code}" if code else "")
+
+    def step_gateway(self, arg: dict) -> str:
+        outcome = str(arg.get("outcome", "success"))
+        try:
+            url, fields = gateway_user.parse_request(arg["request"], self.bank_url)
+            done = gateway_user.complete(gateway_user.RequestsBrowser(self.http), url, fields, str(arg["password"]),
+                                         None if arg.get("confirm_password") is None else str(arg["confirm_password"]),
+                                         outcome)
+        except GatewayError as exc:
+            raise StepError("GATEWAY", exc.message) from None
+        self.deliver()
+        if "expect_code" in arg:
+            if str(done["code"]) != str(arg["expect_code"]):
+                raise StepFailure(f"the callback's code is {done['code']} ({done['msg']}),"
+                                  f" expected {arg['expect_code']}")
+        elif outcome == "success" and done["code"] != 0:
+            raise StepError(str(done["code"]), done["msg"] or "refused")
+        for name, what in (arg.get("save") or {}).items():
+            self.saved[name] = _request_no(fields) if what == "request_no" else done[what]
+        return f"{fields['serviceName']} {outcome} → code {done['code']}"
+
     def _state(self) -> tuple:
         accounts = self.bank("GET", "/sim/accounts")
         holds = self.bank("GET", "/sim/holds")
@@ -428,6 +571,75 @@ class Runner:
         return "[" + ", ".join(k + (f"@{names.get(u, u)}" if u else "") for k, u in items) + "]" if items else "none"
 
 
+#: The bank's ``requests.status`` (0 processing, 1 success, 2 failure) as a scenario writes it.
+_REQUEST_STATUS = {0: "PROCESSING", 1: "SUCCESS", 2: "FAILURE"}
+
+
+def _request_no(fields: dict) -> str:
+    try:
+        return str(json.loads(base64.b64decode(fields["reqData"]))["requestNo"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def _json_or_none(resp: requests.Response):
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _subset(want, got, where: str) -> list[str]:
+    """Where ``got`` differs from ``want``: every key of a mapping must be equal, lists element by element."""
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return [f"{where} expected a mapping, actual {json.dumps(got, ensure_ascii=False)[:200]}"]
+        out = []
+        for key, value in want.items():
+            if key not in got:
+                out.append(f"{where}.{key} missing")
+            else:
+                out += _subset(value, got[key], f"{where}.{key}")
+        return out
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            return [f"{where} expected a list of {len(want)}, actual {json.dumps(got, ensure_ascii=False)[:200]}"]
+        return [p for i, (w, g) in enumerate(zip(want, got)) for p in _subset(w, g, f"{where}.{i}")]
+    if want != got:
+        return [f"{where} expected {want!r}, actual {got!r}"]
+    return []
+
+
+def _pick(resp: requests.Response, body, path: str):
+    """``status``, ``headers.NAME`` or a dotted path into the JSON answer (``data.items.0.userNo``)."""
+    if path == "status":
+        return resp.status_code
+    if path == "body":
+        if body is None:
+            raise LookupError("the answer is not JSON")
+        return body
+    if path.startswith("headers."):
+        name = path[len("headers."):]
+        if name not in resp.headers:
+            raise LookupError(f"no header {name}")
+        return resp.headers[name]
+    value = body
+    for part in path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            raise LookupError(f"the answer has no {path} (stopped at {part!r})")
+    return value
+
+
+def _exchange(method: str, url: str, kw: dict, resp: requests.Response) -> str:
+    sent = kw.get("json", kw.get("data", kw.get("params")))
+    return (f"    request: {method} {url}" + (f" {json.dumps(sent, ensure_ascii=False)[:2048]}" if sent else "")
+            + f"\n    response: {resp.status_code}\n    {resp.text[:2048]}")
+
+
 def _yuan(value) -> str:
     from bank_depository.protocol.money import format_fen, parse_yuan
     return format_fen(parse_yuan(value if not isinstance(value, float) else repr(value), allow_zero=True))
@@ -442,13 +654,24 @@ def _code_for(message: str) -> str:
 
 def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: Optional[str] = None,
              keep: Optional[Path] = None, echo: Callable[[str], None] = print, keep_going: bool = False,
-             after: Optional[Callable[[Runner], None]] = None, sim_token: Optional[str] = None) -> RunResult:
+             after: Optional[Callable[[Runner], None]] = None, sim_token: Optional[str] = None,
+             variables: Optional[dict] = None, platforms: Optional[list[dict]] = None) -> RunResult:
     """Validate and run one scenario file; servers start in process unless URLs are given.
+
+    With ``platform: external`` only the bank starts (or ``bank_url`` is used), and nothing calls the
+    built-in platform; ``platforms`` (bank config entries) are the platforms the in-process bank trusts.
 
     ``after(runner)`` is called once the steps ran, while the servers still run.
     """
-    scenario = spec.load(path)
+    scenario = spec.load(path, variables=variables)
     echo(f"▶ {scenario.name}  ({path})")
+    if scenario.platform == "external" and bank_url:
+        runner = Runner(scenario, bank_url=bank_url, platform_url=platform_url or "", echo=echo,
+                        keep_going=keep_going, run_tag=random.SystemRandom().randrange(1, 10**6), sim_token=sim_token)
+        result = runner.run()
+        if after:
+            after(runner)
+        return _finish(result, echo)
     if bank_url and platform_url:
         runner = Runner(scenario, bank_url=bank_url, platform_url=platform_url, echo=echo, keep_going=keep_going,
                         run_tag=random.SystemRandom().randrange(1, 10**6), sim_token=sim_token)
@@ -465,10 +688,13 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
         workdir = Path(keep) / Path(path).stem
         if workdir.exists() and any(workdir.iterdir()):
             raise spec.ScenarioError(f"{workdir} is not empty; --keep needs a fresh directory")
+    external = scenario.platform == "external"
+    if platforms and not external:
+        raise spec.ScenarioError(f"{path}: --platform is for a scenario with platform: external")
     with Sandbox(workdir, platform_config=config, seed=scenario.seed if scenario.seed is not None else 0,
-                 profile=scenario.profile) as sb:
-        runner = Runner(scenario, bank_url=sb.bank_url, platform_url=sb.platform_url, sandbox=sb, echo=echo,
-                        keep_going=keep_going)
+                 profile=scenario.profile, with_platform=not external, platforms=platforms) as sb:
+        runner = Runner(scenario, bank_url=sb.bank_url, platform_url=(platform_url or "") if external
+                        else sb.platform_url, sandbox=sb, echo=echo, keep_going=keep_going)
         result = runner.run()
         if after:
             after(runner)

@@ -8,6 +8,7 @@ its line, before a single request is sent.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -17,6 +18,8 @@ import yaml
 
 from bank_depository.protocol import profiles
 from bank_depository.protocol.money import AmountError, parse_yuan
+
+from . import templating
 
 METHODS = ("equal_installment", "equal_principal", "interest_first", "bullet")
 ROLES = ("borrower", "investor")
@@ -30,7 +33,13 @@ MAX_GROUP = 5000
 
 
 class ScenarioError(Exception):
-    """The file cannot run; the message names the file, step and problem."""
+    """The file cannot run; the message names the file, step and problem (one line per problem).
+
+    ``problems`` lists them: every step's problem is reported in one pass."""
+
+    def __init__(self, message: "str | list[str]"):
+        self.problems = [message] if isinstance(message, str) else list(message)
+        super().__init__("\n".join(self.problems))
 
 
 
@@ -66,13 +75,17 @@ class Scenario:
     groups: dict[str, list[str]]
     steps: list[Step] = field(default_factory=list)
     profile: str = "modern"
+    variables: dict = field(default_factory=dict)
+    #: ``builtin`` (the reference platform runs beside the bank) or ``external`` (only the bank).
+    platform: str = "builtin"
+    platform_no: Optional[str] = None
 
     def members(self, name: str) -> list[str]:
         """An actor name, or every member of an actor group."""
         return self.groups.get(name) or [name]
 
 
-def load(path: str | Path) -> Scenario:
+def load(path: str | Path, variables: Optional[dict] = None) -> Scenario:
     path = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -83,7 +96,7 @@ def load(path: str | Path) -> Scenario:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    return parse(data, path, root)
+    return parse(data, path, root, variables=variables)
 
 
 def _fail(path: str, message: str) -> ScenarioError:
@@ -91,40 +104,141 @@ def _fail(path: str, message: str) -> ScenarioError:
 
 
 def _amount(value: Any, where: str, what: str, allow_zero: bool = False) -> None:
+    if isinstance(value, str) and "${" in value:
+        return  # put in place when the step runs
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ScenarioError(f"{where}: {what} is a YAML number ({value!r}); quote amounts: \"{_quoted(value)}\"")
+    if isinstance(value, str) and value.strip().startswith("-"):
+        raise ScenarioError(f"{where}: bad amount {value!r} for {what}: must be positive"
+                            f"{' or zero' if allow_zero else ''}")
     try:
         parse_yuan(value if not isinstance(value, float) else repr(value), what, allow_zero=allow_zero)
     except AmountError as exc:
         raise ScenarioError(f"{where}: bad amount {value!r} for {what}: {exc.reason}") from None
 
 
-def parse(data: Any, path: str = "<scenario>", root: Any = None) -> Scenario:
+TOP_KEYS = {"name", "seed", "config", "actors", "steps", "description", "profile", "vars", "platform", "platform_no"}
+PLATFORMS = ("builtin", "external")
+
+
+def _quoted(value: Any) -> str:
+    try:
+        return f"{Decimal(repr(value) if isinstance(value, float) else str(value)):.2f}"
+    except InvalidOperation:
+        return str(value)
+
+
+def parse(data: Any, path: str = "<scenario>", root: Any = None, *, variables: Optional[dict] = None,
+          env: Optional[dict] = None) -> Scenario:
+    """``variables`` (``--var``) override the file's ``vars:``; ``env`` defaults to the process environment."""
     if not isinstance(data, dict):
         raise _fail(path, "a scenario is a mapping with name, actors and steps")
-    unknown = set(data) - {"name", "seed", "config", "actors", "steps", "description", "profile"}
+    problems: list[str] = []  # every problem of the file, reported together
+    unknown = set(data) - TOP_KEYS
     if unknown:
-        raise _fail(path, f"unknown top-level key(s): {', '.join(sorted(unknown))}")
-    if not isinstance(data.get("name"), str) or not data["name"].strip():
-        raise _fail(path, "name is required")
+        hint = templating.did_you_mean(sorted(unknown)[0], TOP_KEYS)
+        problems.append(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}{hint}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"{path}: name is required")
+        name = "?"
     seed = data.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise _fail(path, "seed must be an integer")
-    config = _config(data.get("config") or {}, path)
+        problems.append(f"{path}: seed must be an integer")
+        seed = None
+    try:
+        config = _config(data.get("config") or {}, path)
+    except ScenarioError as exc:
+        problems += exc.problems
+        config = dict(CONFIG_DEFAULTS)
     profile = data.get("profile", "modern")
     if profile not in PROFILES:
-        raise _fail(path, f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    actors, groups = _actors(data.get("actors"), path)
-    scenario = Scenario(path, data["name"].strip(), seed, config, actors, groups, profile=profile)
+        problems.append(f"{path}: profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        profile = "modern"
+    defaults = data.get("vars") or {}
+    if not isinstance(defaults, dict) or not all(isinstance(k, str) for k in defaults):
+        problems.append(f"{path}: vars must be a mapping of name -> default value")
+        defaults = {}
+    merged = {**defaults, **(variables or {})}
+    env = dict(os.environ) if env is None else env
+    platform = data.get("platform", "builtin")
+    if platform not in PLATFORMS:
+        problems.append(f"{path}: platform must be external (or builtin, the default), got {platform!r}")
+        platform = "builtin"
+    platform_no = data.get("platform_no")
+    if platform_no is not None and (not isinstance(platform_no, str) or not platform_no):
+        problems.append(f"{path}: platform_no must be text")
+        platform_no = None
+    try:
+        actors, groups = _actors(data.get("actors"), path, allow_empty=platform == "external")
+    except ScenarioError as exc:
+        raise ScenarioError(problems + exc.problems) from None  # the steps name actors: nothing more to check
+    scenario = Scenario(path, name.strip(), seed, config, actors, groups, profile=profile,
+                        variables=merged, platform=platform, platform_no=platform_no)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise _fail(path, "steps must be a non-empty list")
+        raise ScenarioError(problems + [f"{path}: steps must be a non-empty list"])
     lines = _step_lines(root, len(raw_steps))
     projects: set[str] = set()
     claims: set[str] = set()
+    saved: set[str] = set()
+    lookup = templating.static_lookup(merged, env)
     for i, raw in enumerate(raw_steps, start=1):
-        step = _step(raw, i, lines[i - 1], path)
-        _check(scenario, step, path, projects, claims)
+        raw = templating.substitute(raw, lookup)
+        try:
+            _check_names(scenario, raw, i, lines[i - 1], path, saved, env)
+            step = _step(raw, i, lines[i - 1], path)
+            if platform == "external" and not _bank_only(step):
+                raise ScenarioError(f"{step.where(path)}: {step.name} drives the built-in platform; with platform:"
+                                    f" external use http and gateway steps (bank-side steps: {', '.join(BANK_SIDE)})")
+            _check(scenario, step, path, projects, claims)
+        except ScenarioError as exc:
+            problems += exc.problems
+            _remember(raw, projects, claims, saved)  # so later steps naming it are not reported too
+            continue
+        saved |= _saves(step)
         scenario.steps.append(step)
+    if problems:
+        raise ScenarioError(problems)
     return scenario
+
+
+def _remember(raw: Any, projects: set, claims: set, saved: set) -> None:
+    """What a refused step would have declared (a project, a claim, saved names)."""
+    if not isinstance(raw, dict) or len(raw) != 1:
+        return
+    name, arg = next(iter(raw.items()))
+    if not isinstance(arg, dict):
+        return
+    if name == "create_project" and isinstance(arg.get("name"), str):
+        projects.add(arg["name"])
+    if name == "list_claim" and isinstance(arg.get("name"), str):
+        claims.add(arg["name"])
+    if name in ("http", "gateway") and isinstance(arg.get("save"), dict):
+        saved |= {str(k) for k in arg["save"]}
+
+
+def _check_names(s: Scenario, raw: Any, number: int, line: int, path: str, saved: set[str], env: dict) -> None:
+    for name in templating.names(raw):
+        why = templating.problem(name, actors=set(s.actors), saved=saved, variables=set(s.variables), env=env)
+        if why:
+            raise ScenarioError(f"{path}: step {number} (line {line}): {why}")
+
+
+def _saves(step: Step) -> set[str]:
+    arg = step.arg
+    if step.name in ("http", "gateway") and isinstance(arg, dict) and isinstance(arg.get("save"), dict):
+        return {str(k) for k in arg["save"]}
+    return set()
+
+
+def _bank_only(step: Step) -> bool:
+    if step.name in ("expect_error", "expect_unknown") and isinstance(step.arg, dict):
+        inner = step.arg.get("step")
+        if isinstance(inner, dict) and len(inner) == 1:
+            return next(iter(inner)) in BANK_SIDE
+        return True
+    return step.name in BANK_SIDE
 
 
 def _config(raw: Any, path: str) -> dict:
@@ -150,7 +264,9 @@ def _step_lines(root: Any, count: int) -> list[int]:
     return [0] * count
 
 
-def _actors(raw: Any, path: str) -> tuple[dict[str, Actor], dict[str, list[str]]]:
+def _actors(raw: Any, path: str, allow_empty: bool = False) -> tuple[dict[str, Actor], dict[str, list[str]]]:
+    if allow_empty and raw is None:
+        return {}, {}
     if not isinstance(raw, dict) or not raw:
         raise _fail(path, "actors must be a mapping of name -> {role, card_balance}")
     actors: dict[str, Actor] = {}
@@ -165,8 +281,8 @@ def _actors(raw: Any, path: str) -> tuple[dict[str, Actor], dict[str, list[str]]
             raise ScenarioError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         if spec.get("role") not in ROLES:
             raise ScenarioError(f"{where}: role must be borrower or investor")
+        _amount(spec.get("card_balance", "0.00"), where, "card_balance", allow_zero=True)
         balance = str(spec.get("card_balance", "0.00"))
-        _amount(balance, where, "card_balance", allow_zero=True)
         password = str(spec.get("password", "123456"))
         count = spec.get("count")
         if count is None:
@@ -192,8 +308,8 @@ def _step(raw: Any, number: int, line: int, path: str) -> Step:
     else:
         raise ScenarioError(f"{path}: step {number} (line {line}): a step is one name, or a mapping with one name")
     if name not in STEPS:
-        raise ScenarioError(f"{path}: step {number} (line {line}): unknown step {name!r};"
-                            f" known steps: {', '.join(sorted(STEPS))}")
+        raise ScenarioError(f"{path}: step {number} (line {line}): unknown step {name!r}"
+                            f"{templating.did_you_mean(name, STEPS)}; known steps: {', '.join(sorted(STEPS))}")
     return Step(number, line, str(name), arg)
 
 
@@ -235,14 +351,15 @@ class _Checking:
 
     def actor(self, name: Any, role: Optional[str] = None) -> None:
         if not isinstance(name, str) or (name not in self.s.actors and name not in self.s.groups):
-            raise self.fail(f"unknown actor {name!r}")
+            raise self.fail(f"unknown actor {name!r}{templating.did_you_mean(name, [*self.s.actors, *self.s.groups])}")
         for member in self.s.members(name):
             if role and self.s.actors[member].role != role:
                 raise self.fail(f"{member} is not {'an' if role == 'investor' else 'a'} {role}")
 
     def project(self, name: Any) -> None:
         if name not in self.projects:
-            raise self.fail(f"unknown project {name!r} (create_project it first)")
+            raise self.fail(f"unknown project {name!r}{templating.did_you_mean(name, self.projects)}"
+                            " (create_project it first)")
 
 
 def _rate(value: Any) -> bool:
@@ -291,6 +408,17 @@ def _check_expect_balance(c: _Checking, arg: dict) -> None:
             _amount(value, c.where, f"{who}.{key}", allow_zero=True)
 
 
+def _check_expect_notifications(c: _Checking, arg: dict) -> None:
+    if "user" in arg:
+        c.actor(arg["user"])
+        if arg["user"] in c.s.groups:
+            raise c.fail("expect_notifications names one actor, not a group")
+    for key in set(arg) - {"service", "user"}:
+        value = arg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise c.fail(f"{key} must be a whole number >= 0")
+
+
 def _check_expect_project(c: _Checking, arg: dict) -> None:
     for proj in arg:
         c.project(proj)
@@ -314,6 +442,76 @@ def _check_expect_reconciled(c: _Checking, arg: Any) -> None:
             raise c.fail("each break is {kind, user?}")
         if "user" in b:
             c.actor(b["user"])
+
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+EXPECT_KEYS = {"status", "json", "body_contains"}
+REQUEST_STATUSES = ("SUCCESS", "FAILURE", "PROCESSING", "NOT_FOUND")
+GATEWAY_OUTCOMES = ("success", "wrong_password", "cancel")
+GATEWAY_SAVES = ("code", "msg", "location", "request_no")
+
+
+def _check_save(c: _Checking, save: Any, allowed: Optional[tuple[str, ...]] = None) -> None:
+    if not isinstance(save, dict) or not save:
+        raise c.fail("save must be a mapping of NAME -> " + ("|".join(allowed) if allowed else "PATH"))
+    for name, what in save.items():
+        if not isinstance(name, str) or not name.replace("_", "").isalnum():
+            raise c.fail(f"save name {name!r} must be letters, digits and _")
+        if allowed is not None and what not in allowed:
+            raise c.fail(f"save {name}: {what!r} is not one of {', '.join(allowed)}"
+                         f"{templating.did_you_mean(what, allowed)}")
+        if allowed is None and (not isinstance(what, str) or not what):
+            raise c.fail(f"save {name}: the path must be text like data.items.0.userNo, status or headers.Location")
+
+
+def _check_http(c: _Checking, arg: dict) -> None:
+    method = arg["method"]
+    if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
+        raise c.fail(f"method must be one of {', '.join(HTTP_METHODS)}, got {method!r}")
+    if not isinstance(arg["url"], str) or not arg["url"]:
+        raise c.fail("url must be text")
+    if "json" in arg and "form" in arg:
+        raise c.fail("give json or form, not both")
+    for key in ("form", "params", "headers"):
+        if key in arg and not isinstance(arg[key], dict):
+            raise c.fail(f"{key} must be a mapping")
+    expect = arg.get("expect", {})
+    if not isinstance(expect, dict):
+        raise c.fail("expect must be a mapping of status?, json?, body_contains?")
+    unknown = set(expect) - EXPECT_KEYS
+    if unknown:
+        word = sorted(unknown)[0]
+        raise c.fail(f"unknown expect key(s) {', '.join(sorted(unknown))}{templating.did_you_mean(word, EXPECT_KEYS)};"
+                     f" allowed: {', '.join(sorted(EXPECT_KEYS))}")
+    status = expect.get("status")
+    if isinstance(status, str) and status.isdigit():  # from --var NAME=201, which is text
+        status = expect["status"] = int(status)
+    if status is not None and not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+        if not (isinstance(status, str) and "${" in status):
+            raise c.fail(f"expect.status must be an HTTP status 100..599, got {status!r}")
+    if "body_contains" in expect and not isinstance(expect["body_contains"], str):
+        raise c.fail("expect.body_contains must be text")
+    if "save" in arg:
+        _check_save(c, arg["save"])
+
+
+def _check_expect_request(c: _Checking, arg: dict) -> None:
+    if arg["status"] not in REQUEST_STATUSES:
+        raise c.fail(f"status must be one of {', '.join(REQUEST_STATUSES)}"
+                     f"{templating.did_you_mean(arg['status'], REQUEST_STATUSES)}")
+    if not isinstance(arg["request_no"], str) or not arg["request_no"]:
+        raise c.fail("request_no must be text")
+
+
+def _check_gateway(c: _Checking, arg: dict) -> None:
+    outcome = arg.get("outcome", "success")
+    if outcome not in GATEWAY_OUTCOMES:
+        raise c.fail(f"outcome must be one of {', '.join(GATEWAY_OUTCOMES)}"
+                     f"{templating.did_you_mean(outcome, GATEWAY_OUTCOMES)}")
+    if not isinstance(arg["request"], (str, dict)):
+        raise c.fail("request must be a gateway URL or a mapping (usually a saved ${value})")
+    if "save" in arg:
+        _check_save(c, arg["save"], GATEWAY_SAVES)
 
 
 def _map(name: str, keys: set[str], required: Optional[set[str]] = None, **more: Any) -> StepDef:
@@ -346,7 +544,8 @@ STEPS: dict[str, StepDef] = {d.name: d for d in (
     StepDef("expect_balance", "any_map", check=_check_expect_balance),
     StepDef("expect_project", "any_map", check=_check_expect_project),
     _map("expect_plan", {"project", "period", "status"}, projects=("project",)),
-    _map("expect_notifications", {"delivered", "pending", "dead", "dropped"}, set()),
+    _map("expect_notifications", {"delivered", "pending", "dead", "dropped", "service", "user"}, set(),
+         check=_check_expect_notifications),
     _map("expect_error", {"step", "code"}, {"step"}, check=_check_wrapped),
     _map("expect_unknown", {"step"}, check=_check_wrapped),
     StepDef("expect_ledger_sound", "none"),
@@ -358,7 +557,16 @@ STEPS: dict[str, StepDef] = {d.name: d for d in (
     _map("buy_claim", {"user", "claim", "confirm"}, {"user", "claim"}, actors=_INVESTOR, single=True,
          check=_check_claim_exists),
     _map("cancel_claim", {"claim"}, check=_check_claim_exists),
+    _map("http", {"method", "url", "json", "form", "params", "headers", "expect", "save"}, {"method", "url"},
+         check=_check_http),
+    _map("expect_request", {"request_no", "status", "code"}, {"request_no", "status"}, check=_check_expect_request),
+    _map("gateway", {"request", "password", "confirm_password", "outcome", "expect_code", "save"},
+         {"request", "password"}, check=_check_gateway),
 )}
+#: The steps a scenario with ``platform: external`` may use: none of them calls the built-in platform.
+BANK_SIDE = ("deposit_card", "fault", "clear_faults", "deliver_notifications", "expect_balance",
+             "expect_notifications", "expect_ledger_sound", "expect_error", "expect_unknown", "http",
+             "expect_request", "gateway")
 AMOUNT_KEYS = {"amount", "commission", "price"}
 BALANCE_KEYS = {"available", "frozen", "card"}
 
@@ -414,7 +622,8 @@ def _check_shape(c: _Checking, d: StepDef, arg: Any) -> bool:
 def _check_keys(c: _Checking, d: StepDef, arg: dict) -> None:
     unknown = set(arg) - d.keys
     if unknown:
-        raise c.fail(f"unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(d.keys))}")
+        hint = templating.did_you_mean(sorted(unknown)[0], d.keys)
+        raise c.fail(f"unknown key(s) {', '.join(sorted(unknown))}{hint}; allowed: {', '.join(sorted(d.keys))}")
     missing = d.required - set(arg)
     if missing:
         raise c.fail(f"missing key(s) {', '.join(sorted(missing))}")

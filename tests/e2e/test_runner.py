@@ -80,6 +80,15 @@ EVERY_STEP = """\
   - expect_plan: {project: bakery, period: 2, status: PAID}
   - expect_project: {bakery: SETTLED}
   - withdraw: {user: ivy, amount: "100.00"}
+  # the steps for any platform, here against the built-in platform's own API
+  - http:
+      method: POST
+      url: /api/users/${ian.userNo}/recharges
+      json: {amount: "10.00"}
+      expect: {status: 200, json: {serviceName: RECHARGE}}
+      save: {pay: body}
+  - gateway: {request: "${pay}", password: "123456", save: {rno: request_no}}
+  - expect_request: {request_no: "${rno}", status: SUCCESS}
   - deliver_notifications
   - expect_notifications: {pending: 0, dead: 0}
   - expect_ledger_sound
