@@ -9,10 +9,14 @@ Every request to ``/service``, ``/gateway``, ``/gateway/confirm``,
   (``reject``, ``delay``, ``lose_response``) is matched, fired, logged and,
   for ``delay``, slept; the view only chooses how a rejection or a lost
   response looks on its wire;
-* after the answer is computed, :func:`_after` writes one ``request_log``
-  row in its own short transaction (never inside the business transaction;
-  a failure to log is reported and never fails the request) and, when
-  ``ACCESS_LOG`` is on, one access-log line on stderr.
+* a request that runs a business transaction writes its ``request_log`` row
+  inside it, just before COMMIT (:func:`log_within`, so the request takes
+  SQLite's write lock once; its ``duration_ms`` then ends there, before the
+  commit and the signing of the answer); any other request (a refusal, a
+  read-only query, a rejected or replayed one) gets its row from
+  :func:`_after`, after the answer is computed, in its own short transaction.
+  A failure to log is reported and never fails the request; when
+  ``ACCESS_LOG`` is on, :func:`_after` writes one access-log line on stderr.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from ..domain.fields import Payload
 from ..faults import REQUEST_ACTIONS
 from ..protocol import codes, envelope
 from ..services import pipeline
-from ..storage import request_log
+from ..storage import db, request_log
 
 log = logging.getLogger("wanxin.bank.edge")
 
@@ -51,6 +55,7 @@ class _Record:
     fault_rule_id: Optional[int] = None
     fault_action: str = ""
     diagnosis: Optional[dict] = None
+    logged: Optional[request_log.LogEntry] = None  # the row log_within already wrote
 
 
 @dataclass(frozen=True)
@@ -152,27 +157,52 @@ def _resp_code(rec: _Record, response: Response) -> str:
     return codes.SUCCESS if response.status_code < 400 else str(response.status_code)
 
 
+def _entry(rec: _Record, resp_code: str, http_status: int) -> request_log.LogEntry:
+    ctx = current_app.extensions["wanxin.bank"]
+    return request_log.LogEntry(
+        at=ctx.now_iso(), endpoint=request.path, platform_no=rec.platform_no, service_name=rec.service,
+        request_no=rec.request_no, resp_code=resp_code, http_status=http_status,
+        duration_ms=round((time.perf_counter() - rec.started) * 1000), fault_rule_id=rec.fault_rule_id,
+        fault_action=rec.fault_action, detail=rec.detail, diagnosis=rec.diagnosis)
+
+
+def log_within(conn, resp_code: str, http_status: int) -> None:
+    """Write this request's log row in the business transaction open on ``conn`` (before its COMMIT).
+
+    ``http_status`` is the status the view will answer. A failure is undone
+    alone (a savepoint), reported, and left to :func:`_after` to retry; it
+    never rolls back the business.
+    """
+    rec = _record()
+    if rec is None or rec.logged is not None:
+        return
+    try:
+        entry = _entry(rec, rec.resp_code or resp_code, http_status)
+        with db.savepoint(conn, "request_log"):
+            request_log.insert(conn, entry)
+        rec.logged = entry
+    except Exception:  # noqa: BLE001 - the log is evidence, never a reason to fail the business
+        log.warning("request log not written in the transaction of %s %s", request.path, rec.request_no,
+                    exc_info=True)
+
+
 def _after(response: Response) -> Response:
     rec = _record()
     if rec is None:
         return response
     g.wanxin_edge = None  # once per request
     try:
-        ctx = current_app.extensions["wanxin.bank"]
-        entry = request_log.LogEntry(
-            at=ctx.now_iso(), endpoint=request.path, platform_no=rec.platform_no, service_name=rec.service,
-            request_no=rec.request_no, resp_code=_resp_code(rec, response), http_status=response.status_code,
-            duration_ms=round((time.perf_counter() - rec.started) * 1000), fault_rule_id=rec.fault_rule_id,
-            fault_action=rec.fault_action, detail=rec.detail, diagnosis=rec.diagnosis)
+        entry = rec.logged or _entry(rec, _resp_code(rec, response), response.status_code)
         if current_app.config.get("ACCESS_LOG"):
             fault = f" fault #{entry.fault_rule_id} {entry.fault_action}" if entry.fault_action else ""
             sys.stderr.write(f"{entry.service_name or '-'} {entry.request_no or '-'} {entry.resp_code} "
                              f"{entry.duration_ms} ms{fault} [{entry.platform_no or '?'} {request.path}]\n")
             sys.stderr.flush()
-        conn = ctx.conn()
-        if conn.in_transaction:  # never inside someone's business transaction
-            raise RuntimeError("a transaction is still open")
-        request_log.write(conn, entry)
+        if rec.logged is None:
+            conn = current_app.extensions["wanxin.bank"].conn()
+            if conn.in_transaction:  # never inside someone's business transaction
+                raise RuntimeError("a transaction is still open")
+            request_log.write(conn, entry)
     except Exception:  # noqa: BLE001 - the log is evidence, never a reason to fail the answer
         log.warning("request log not written for %s %s", request.path, rec.request_no, exc_info=True)
     return response

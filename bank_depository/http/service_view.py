@@ -33,7 +33,9 @@ def run_direct(ctx, signed, platform) -> Response:
     if fault and fault.reject:
         return json_response(pipeline.platform_error(ctx, platform, fault.code, fault.message, request_no,
                                                      signed.service_name, payload))
-    outcome = pipeline.handle_direct(ctx, signed, platform)
+    status = 504 if fault and fault.lose_response else 200
+    outcome = pipeline.handle_direct(ctx, signed, platform,
+                                     before_commit=lambda conn, code: edge.log_within(conn, code, status))
     if fault and fault.lose_response:
         edge.note(resp_code=outcome.resp_code)
         return Response("", status=504)

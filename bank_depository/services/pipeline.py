@@ -12,8 +12,9 @@ Invariants guarded here:
 """
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from ..clock import iso
 from ..domain.errors import BankError, param_error
@@ -159,7 +160,14 @@ def request_no_of(payload: dict) -> str:
         raise param_error("requestNo is required (at most 64 characters)") from None
 
 
-def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: Platform) -> Outcome:
+#: Called inside a request's business transaction, just before COMMIT, with its connection and the
+#: respCode it answers (the HTTP edge writes the request-log row there, so one request takes the
+#: write lock once).
+BeforeCommit = Callable[[sqlite3.Connection, str], None]
+
+
+def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: Platform,
+                  before_commit: Optional[BeforeCommit] = None) -> Outcome:
     service = request.service_name
     payload = request.payload()
     try:
@@ -207,6 +215,8 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         text = envelope.dumps(data)
         record_request(tx, payload_text=request.payload_text, status=data["status"],
                        resp_code=data["respCode"], resp_text=text)
+        if before_commit is not None:
+            before_commit(conn, data["respCode"])
     return Outcome(answer(ctx, platform, text, service, payload), request_no, service, data["respCode"])
 
 

@@ -1,7 +1,9 @@
 """The ``request_log`` table: what reached the protocol's endpoints and what the bank answered.
 
-Written by the HTTP edge after the answer is computed, in its own short
-transaction (never the business one); read by ``/sim/requests``.
+Written by the HTTP edge: inside the request's own business transaction when
+it has one (:func:`insert`, just before COMMIT, so a request takes the write
+lock once), else after the answer in its own short transaction (:func:`write`);
+read by ``/sim/requests``.
 """
 from __future__ import annotations
 
@@ -39,16 +41,22 @@ _PRUNE_EVERY = 1000
 
 
 def write(conn: sqlite3.Connection, e: LogEntry, keep: int = KEEP) -> int:
+    """:func:`insert` in its own write transaction."""
     with db.transaction(conn):
-        row_id = conn.execute(
-            "INSERT INTO request_log (at, endpoint, platform_no, service_name, request_no, resp_code, outcome,"
-            " http_status, duration_ms, fault_rule_id, fault_action, detail, diagnosis)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (e.at, e.endpoint, e.platform_no, e.service_name, e.request_no, e.resp_code, e.outcome, e.http_status,
-             e.duration_ms, e.fault_rule_id, e.fault_action, e.detail[:2000],
-             json.dumps(e.diagnosis, ensure_ascii=False) if e.diagnosis else None)).lastrowid or 0
-        if row_id % _PRUNE_EVERY == 0:
-            conn.execute("DELETE FROM request_log WHERE id <= ?", (row_id - keep,))
+        return insert(conn, e, keep)
+
+
+def insert(conn: sqlite3.Connection, e: LogEntry, keep: int = KEEP) -> int:
+    """One log row, in the caller's open transaction."""
+    row_id = conn.execute(
+        "INSERT INTO request_log (at, endpoint, platform_no, service_name, request_no, resp_code, outcome,"
+        " http_status, duration_ms, fault_rule_id, fault_action, detail, diagnosis)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.at, e.endpoint, e.platform_no, e.service_name, e.request_no, e.resp_code, e.outcome, e.http_status,
+         e.duration_ms, e.fault_rule_id, e.fault_action, e.detail[:2000],
+         json.dumps(e.diagnosis, ensure_ascii=False) if e.diagnosis else None)).lastrowid or 0
+    if row_id % _PRUNE_EVERY == 0:
+        conn.execute("DELETE FROM request_log WHERE id <= ?", (row_id - keep,))
     return row_id
 
 

@@ -146,6 +146,53 @@ def test_the_log_is_written_after_the_business_transaction_in_its_own(bank, monk
     assert len(log(bank)) == 2
 
 
+def test_a_direct_state_change_writes_its_log_row_in_its_own_business_transaction(bank):
+    borrower = bank.open_account(1, role="B")
+    begun: list[str] = []
+    conn = bank.ctx.conn()
+    conn.set_trace_callback(lambda sql: begun.append(sql) if sql.startswith("BEGIN IMMEDIATE") else None)
+    try:
+        r = bank.call("CREATE_PROJECT", {"requestNo": "P-1", "userNo": borrower, "projectNo": "P1",
+                                         "projectAmount": "1000.00", "projectName": "log"})
+    finally:
+        conn.set_trace_callback(None)
+    assert r["respCode"] == codes.SUCCESS
+    assert len(begun) == 1  # the write lock is taken once: the business and its log row commit together
+    entry = log(bank, requestNo="P-1")[-1]
+    assert (entry["serviceName"], entry["respCode"], entry["httpStatus"]) == ("CREATE_PROJECT", codes.SUCCESS, 200)
+
+
+def test_a_lost_answer_of_a_state_change_is_logged_in_its_transaction_with_504(bank):
+    rule = bank.client.post("/sim/faults", json={"action": "lose_response", "service": "CREATE_PROJECT"}).json
+    borrower = bank.open_account(1, role="B")
+    resp = bank.raw_call("CREATE_PROJECT", {"requestNo": "P-1", "userNo": borrower, "projectNo": "P1",
+                                            "projectAmount": "1000.00", "projectName": "log"})
+    assert resp.status_code == 504
+    entry = log(bank, requestNo="P-1")[-1]
+    assert (entry["httpStatus"], entry["respCode"], entry["fault"]) == \
+        (504, codes.SUCCESS, {"ruleId": rule["id"], "action": "lose_response"})
+
+
+def test_a_failure_to_log_inside_the_business_transaction_keeps_the_business_and_logs_after(bank, monkeypatch):
+    real, calls = request_log.insert, []
+
+    def broken_once(conn, entry, keep=request_log.KEEP):
+        calls.append(entry.request_no)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return real(conn, entry, keep)
+    borrower = bank.open_account(1, role="B")
+    monkeypatch.setattr(request_log, "insert", broken_once)
+    r = bank.call("CREATE_PROJECT", {"requestNo": "P-1", "userNo": borrower, "projectNo": "P1",
+                                     "projectAmount": "1000.00", "projectName": "log"})
+    assert r["respCode"] == codes.SUCCESS
+    assert calls == ["P-1", "P-1"]  # refused inside the transaction, then written after it in its own
+    replay = bank.call("CREATE_PROJECT", {"requestNo": "P-1", "userNo": borrower, "projectNo": "P1",
+                                          "projectAmount": "1000.00", "projectName": "log"})
+    assert replay == r  # the project exists: the business committed without its log row
+    assert [e["respCode"] for e in log(bank, requestNo="P-1")] == [codes.SUCCESS, codes.SUCCESS]
+
+
 def test_the_log_filters_by_platform_status_time_request_and_position(bank):
     bank.call("QUERY_USER", {"requestNo": "Q1", "userNo": "nobody"})
     bank.raw_call("QUERY_USER", {"requestNo": "Q2", "userNo": "U"}, platform_no="stranger")
