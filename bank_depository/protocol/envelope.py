@@ -184,7 +184,7 @@ def parse_request(fields: Mapping[str, Any]) -> SignedRequest:
     request = SignedRequest(str(fields["serviceName"]).strip(), str(fields["platformNo"]).strip(),
                             text, str(fields["signature"]).strip())
     try:
-        parse_payload(text)
+        _strict_request_no(text)
     except strictjson.JSONInputError as exc:
         detail = "reqData is not JSON" if str(exc).startswith("not JSON") else f"reqData: {exc}"
         raise EnvelopeError(codes.PARAM_FAIL, detail, readable_request_no(text), request) from None
@@ -239,13 +239,33 @@ def require_binding(request: SignedRequest) -> None:
                                                  f" envelope says {expected!r}", request_no)
 
 
+#: Payload texts that passed :func:`parse_payload` -> their requestNo text. One request asks for its
+#: requestNo several times (the log's guess, the envelope check, the binding check, the log's note):
+#: the strict parse then runs once. Bounded: small texts only, cleared when full.
+_STRICT: dict[str, str] = {}
+_STRICT_MAX, _STRICT_TEXT_MAX = 256, 8192
+
+
+def _strict_request_no(text: str) -> str:
+    """:func:`parse_payload` (raising as it does), remembered: the payload's requestNo as text."""
+    known = _STRICT.get(text)
+    if known is not None:
+        return known
+    value = parse_payload(text).get("requestNo", "")
+    request_no = value if isinstance(value, str) else str(value)
+    if len(text) <= _STRICT_TEXT_MAX:
+        if len(_STRICT) >= _STRICT_MAX:
+            _STRICT.clear()
+        _STRICT[text] = request_no
+    return request_no
+
+
 def request_no_of(text: str) -> str:
     """The payload's requestNo as text, or '' (for reporting a refusal, never for acting on it)."""
     try:
-        value = parse_payload(text).get("requestNo", "")
+        return _strict_request_no(text)
     except ValueError:
         return ""
-    return value if isinstance(value, str) else str(value)
 
 
 def sign_response(resp_data_text: str, key: signing.PrivateKey, algorithm: str = signing.SHA256) -> str:
