@@ -157,19 +157,20 @@ def _resp_code(rec: _Record, response: Response) -> str:
     return codes.SUCCESS if response.status_code < 400 else str(response.status_code)
 
 
-def _entry(rec: _Record, resp_code: str, http_status: int) -> request_log.LogEntry:
-    ctx = current_app.extensions["wanxin.bank"]
+def _entry(rec: _Record, resp_code: str, http_status: int, at: str = "") -> request_log.LogEntry:
     return request_log.LogEntry(
-        at=ctx.now_iso(), endpoint=request.path, platform_no=rec.platform_no, service_name=rec.service,
-        request_no=rec.request_no, resp_code=resp_code, http_status=http_status,
+        at=at or current_app.extensions["wanxin.bank"].now_iso(), endpoint=request.path,
+        platform_no=rec.platform_no, service_name=rec.service, request_no=rec.request_no, resp_code=resp_code,
+        http_status=http_status,
         duration_ms=round((time.perf_counter() - rec.started) * 1000), fault_rule_id=rec.fault_rule_id,
         fault_action=rec.fault_action, detail=rec.detail, diagnosis=rec.diagnosis)
 
 
-def log_within(conn, resp_code: str, http_status: int) -> None:
+def log_within(conn, resp_code: str, http_status: int, at: str) -> None:
     """Write this request's log row in the business transaction open on ``conn`` (before its COMMIT).
 
-    ``http_status`` is the status the view will answer. A failure is undone
+    ``http_status`` is the status the view will answer, ``at`` the bank-clock instant the
+    business ran at (the row's time, read before the lock). A failure is undone
     alone (a savepoint), reported, and left to :func:`_after` to retry; it
     never rolls back the business.
     """
@@ -177,7 +178,7 @@ def log_within(conn, resp_code: str, http_status: int) -> None:
     if rec is None or rec.logged is not None:
         return
     try:
-        entry = _entry(rec, rec.resp_code or resp_code, http_status)
+        entry = _entry(rec, rec.resp_code or resp_code, http_status, at)
         with db.savepoint(conn, "request_log"):
             request_log.insert(conn, entry)
         rec.logged = entry

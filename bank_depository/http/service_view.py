@@ -35,7 +35,7 @@ def run_direct(ctx, signed, platform) -> Response:
                                                      signed.service_name, payload))
     status = 504 if fault and fault.lose_response else 200
     outcome = pipeline.handle_direct(ctx, signed, platform,
-                                     before_commit=lambda conn, code: edge.log_within(conn, code, status))
+                                     before_commit=lambda conn, code, at: edge.log_within(conn, code, status, at))
     if fault and fault.lose_response:
         edge.note(resp_code=outcome.resp_code)
         return Response("", status=504)

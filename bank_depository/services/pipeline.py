@@ -160,10 +160,10 @@ def request_no_of(payload: dict) -> str:
         raise param_error("requestNo is required (at most 64 characters)") from None
 
 
-#: Called inside a request's business transaction, just before COMMIT, with its connection and the
-#: respCode it answers (the HTTP edge writes the request-log row there, so one request takes the
-#: write lock once).
-BeforeCommit = Callable[[sqlite3.Connection, str], None]
+#: Called inside a request's business transaction, just before COMMIT, with its connection, the
+#: respCode it answers and the bank-clock instant (ISO) it ran at (the HTTP edge writes the
+#: request-log row there, so one request takes the write lock once).
+BeforeCommit = Callable[[sqlite3.Connection, str, str], None]
 
 
 def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: Platform,
@@ -184,6 +184,10 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         return Outcome(answer(ctx, platform, envelope.dumps(data), service, payload), request_no, service,
                        data["respCode"])
     conn = ctx.conn()
+    # Read before the write lock (the clock is the bank's, not part of the business): a clock moved by
+    # the operator meanwhile stamps the next request, as it would had this one arrived a moment sooner.
+    now = ctx.clock.now()
+    fields = catalogue.request_fields(service)
     with db.transaction(conn):
         stored = requests_sql.get(conn, platform.platform_no, request_no)
         if stored is not None:
@@ -202,12 +206,11 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
                 text = envelope.dumps(resp_data(request_no, codes.SUCCESS, "处理中", codes.STATUS_PROCESSING))
             return Outcome(answer(ctx, platform, text, service, payload), request_no, service,
                            str(envelope.loads(text).get("respCode", "")))
-        now = ctx.clock.now()
         tx = Tx(conn, platform.platform_no, request_no, service, now, ctx.password_iterations, platform.profile)
         try:
             with db.savepoint(conn, "handler"):
                 # the handler reads the fields as the catalogue declares them (and /openapi.json publishes)
-                extra = direct.HANDLERS[service](tx, Payload(payload, fields=catalogue.request_fields(service)))
+                extra = direct.HANDLERS[service](tx, Payload(payload, fields=fields))
             data = resp_data(request_no, codes.SUCCESS, codes.message(codes.SUCCESS), codes.STATUS_SUCCESS, extra)
         except BankError as exc:
             tx.record.clear()
@@ -216,7 +219,7 @@ def handle_direct(ctx: BankContext, request: envelope.SignedRequest, platform: P
         record_request(tx, payload_text=request.payload_text, status=data["status"],
                        resp_code=data["respCode"], resp_text=text)
         if before_commit is not None:
-            before_commit(conn, data["respCode"])
+            before_commit(conn, data["respCode"], tx.now_iso)
     return Outcome(answer(ctx, platform, text, service, payload), request_no, service, data["respCode"])
 
 
