@@ -192,6 +192,8 @@ def _after(response: Response) -> Response:
     if rec is None:
         return response
     g.wanxin_edge = None  # once per request
+    if rec.logged is not None and rec.logged.http_status != response.status_code:
+        rec.logged = None  # the transaction it was written in did not commit (the answer is an error)
     try:
         entry = rec.logged or _entry(rec, _resp_code(rec, response), response.status_code)
         if current_app.config.get("ACCESS_LOG"):

@@ -193,6 +193,22 @@ def test_a_failure_to_log_inside_the_business_transaction_keeps_the_business_and
     assert [e["respCode"] for e in log(bank, requestNo="P-1")] == [codes.SUCCESS, codes.SUCCESS]
 
 
+def test_a_log_row_written_in_a_transaction_that_did_not_commit_is_written_after_it(bank, monkeypatch):
+    from bank_depository.http import edge
+    real = edge.log_within
+
+    def then_fail(conn, resp_code, http_status, at):
+        real(conn, resp_code, http_status, at)
+        raise RuntimeError("the commit failed")
+    monkeypatch.setattr(edge, "log_within", then_fail)
+    borrower = bank.open_account(1, role="B")
+    resp = bank.raw_call("CREATE_PROJECT", {"requestNo": "P-1", "userNo": borrower, "projectNo": "P1",
+                                            "projectAmount": "1000.00", "projectName": "log"})
+    assert resp.status_code == 500
+    assert bank.ctx.conn().execute("SELECT COUNT(*) FROM projects").fetchone()[0] == 0
+    assert [(e["requestNo"], e["httpStatus"]) for e in log(bank, requestNo="P-1")] == [("P-1", 500)]
+
+
 def test_the_log_filters_by_platform_status_time_request_and_position(bank):
     bank.call("QUERY_USER", {"requestNo": "Q1", "userNo": "nobody"})
     bank.raw_call("QUERY_USER", {"requestNo": "Q2", "userNo": "U"}, platform_no="stranger")
