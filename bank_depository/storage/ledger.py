@@ -32,8 +32,11 @@ def post(conn: sqlite3.Connection, entry: ledger.Entry, now_iso: str) -> int:
     entry.check()
     net = entry.net()
     ids: dict[str, int] = {}
+    found = {r["code"]: r for r in conn.execute(  # one statement for all the entry's accounts
+        f"SELECT code, id, kind, balance FROM accounts WHERE code IN ({', '.join('?' * len(net))})",
+        tuple(net)).fetchall()} if net else {}
     for code, delta in net.items():
-        row = conn.execute("SELECT id, kind, balance FROM accounts WHERE code = ?", (code,)).fetchone()
+        row = found.get(code)
         if row is None:
             raise KeyError(f"no ledger account {code}")
         ids[code] = row["id"]
