@@ -38,14 +38,12 @@ import argparse
 import http.client
 import multiprocessing as mp
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -88,18 +86,7 @@ class Server:
         self.url = self._wait_listening(timeout)
 
     def _wait_listening(self, timeout: float) -> str:
-        found: list[str] = []
-
-        def read():
-            for line in self.proc.stdout:  # type: ignore[union-attr]
-                m = re.search(r"bank listening on (http://\S+)", line)
-                if m:
-                    found.append(m.group(1))
-                    break
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(timeout)
+        found = prototype.listening_urls(self.proc, "bank", timeout)
         if not found:
             self.stop()
             raise RuntimeError(f"the bank did not start; log:\n{self.log_path.read_text()[-3000:]}")

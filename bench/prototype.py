@@ -172,6 +172,23 @@ def serve(db: str, keys: str, host: str, port: int, workers: int, threads: int) 
                    on_ready=ready)
 
 
+def listening_urls(proc: subprocess.Popen, what: str, timeout: float) -> list[str]:
+    """The URL a served child prints as ``<what> listening on URL`` (``[]`` if it did not within ``timeout``)."""
+    found: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            m = re.search(what + r" listening on (http://\S+)", line)
+            if m:
+                found.append(m.group(1))
+                break
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return found
+
+
 class Served:
     """``bench/prototype.py serve`` as a subprocess in its own process group (always stopped)."""
 
@@ -187,18 +204,7 @@ class Served:
     def _wait(self, timeout: float) -> str:
         import requests
 
-        found: list[str] = []
-
-        def read():
-            for line in self.proc.stdout:  # type: ignore[union-attr]
-                m = re.search(r"prototype listening on (http://\S+)", line)
-                if m:
-                    found.append(m.group(1))
-                    break
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(timeout)
+        found = listening_urls(self.proc, "prototype", timeout)
         deadline = time.monotonic() + timeout
         while found and time.monotonic() < deadline:
             try:
