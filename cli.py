@@ -804,6 +804,85 @@ def projects_list(bank_url, db=None, as_json=False) -> None:
 
 
 @main.group()
+def plans() -> None:
+    """The built-in platform's repayment and receivable plans (what to derive expectations from)."""
+
+
+def _find_project(base: str, key: str) -> dict:
+    """The built-in platform's project whose projectNo, else whose name, is ``key``."""
+    import difflib
+
+    listed = _http("GET", base + "/api/projects")
+    match = [p for p in listed if p["projectNo"] == key] or [p for p in listed if p["name"] == key]
+    if len(match) > 1:
+        raise click.ClickException(f"{len(match)} projects are named {key!r}: "
+                                   f"{', '.join(p['projectNo'] for p in match)}; give the projectNo")
+    if not match:
+        near = difflib.get_close_matches(key, [p["name"] for p in listed] + [p["projectNo"] for p in listed], 1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise click.ClickException(f"the platform has no project {key!r} (projectNo or name){hint}")
+    from urllib.parse import quote
+
+    return _http("GET", base + f"/api/projects/{quote(match[0]['projectNo'], safe='')}")
+
+
+@plans.command("show")
+@click.argument("project")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL",
+              help="The running built-in platform [env WANXIN_PLATFORM_URL].")
+@click.option("--json", "as_json", is_flag=True, help="The project and its plans as JSON (money as yuan strings).")
+@sim_token_option
+def plans_show(project, platform_url, as_json) -> None:
+    """PROJECT's repayment plan per period (due date, principal, interest, borrower fee, total, status)
+    and each investor's receivable (principal, interest, investor fee, net). PROJECT is the projectNo
+    or the project's name.
+
+    The borrower pays total = principal + interest; the borrower fee is the platform's part of that
+    interest. An investor's interest is its share of the period's interest, the investor fee is taken
+    from it, and net = principal + interest - investor fee reaches the investor's account."""
+    from bank_depository.protocol.money import format_fen, parse_yuan
+
+    if not platform_url:
+        raise click.ClickException("give --platform-url (or set WANXIN_PLATFORM_URL): the running built-in platform")
+    base = platform_url.rstrip("/")
+    data = _find_project(base, project)
+    names = {u["userNo"]: u.get("username", "") for u in _http("GET", base + "/api/users")}
+    for plan in data["plans"]:
+        for share in plan["receivables"]:
+            share["username"] = names.get(share["userNo"], "")
+    out = {k: data[k] for k in ("projectNo", "name", "borrower", "amount", "annualRate", "periods", "method",
+                                 "status", "loanDate")} | {"plans": data["plans"]}
+    if as_json:
+        return _echo_json(out)
+    click.echo(f"project {out['projectNo']} {out['name']!r}: {out['amount']} at {out['annualRate']} a year, "
+               f"{out['periods']} period(s) {out['method']}, borrower {names.get(out['borrower'], '') or '-'} "
+               f"({out['borrower']}), {out['status']}" + (f", loaned {out['loanDate']}" if out["loanDate"] else ""))
+    if not out["plans"]:
+        click.echo("no plans yet: they are made when the loan is confirmed")
+        return
+
+    def total(rows, key) -> str:
+        return format_fen(sum(parse_yuan(r[key], allow_zero=True) for r in rows))
+
+    rows = out["plans"]
+    click.echo("\nrepayment plan (the borrower pays):")
+    _table(["period", "due date", "principal", "interest", "borrower fee", "total", "status"],
+           [[p["period"], p["dueDate"], p["principal"], p["interest"], p["platformFee"], p["amount"], p["status"]]
+            for p in rows]
+           + [["sum", "", *(total(rows, k) for k in ("principal", "interest", "platformFee", "amount")), ""]],
+           money={2, 3, 4, 5})
+    shares = [(p["period"], s) for p in rows for s in p["receivables"]]
+    click.echo("\nreceivable plans (each investor receives):")
+    _table(["period", "investor", "userNo", "principal", "interest", "investor fee", "net", "status"],
+           [[period, s["username"] or "-", s["userNo"], s["principal"], s["grossInterest"], s["commission"],
+             s["net"], s["status"]] for period, s in shares]
+           + [["sum", "", "", *(total([s for _, s in shares], k)
+                                  for k in ("principal", "grossInterest", "commission", "net")), ""]],
+           money={3, 4, 5, 6})
+    click.echo("(interest: the investor's share of the period's interest; net = principal + interest - investor fee)")
+
+
+@main.group()
 def notifications() -> None:
     """The bank's asynchronous notifications (outbox)."""
 
