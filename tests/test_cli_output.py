@@ -230,3 +230,16 @@ def test_version_falls_back_to_setup_cfg_when_the_package_is_not_installed(monke
     result = invoke("--version")
     assert result.exit_code == 0
     assert result.stdout == f"wanxin {cfg['metadata']['version']} (not installed)\n"
+
+
+def test_v_against_served_apps_shows_the_runners_exchanges_and_the_notification_dispatch(tmp_path):
+    from scenarios.harness import Sandbox
+
+    with Sandbox(tmp_path / "sandbox", seed=3) as sb:
+        result = invoke("scenario", "run", scenario_file(tmp_path, TINY, "t.yaml"), "-v", "--bank-url", sb.bank_url,
+                        "--platform-url", sb.platform_url, env={"WANXIN_SIM_TOKEN": sb.sim_token})
+    assert result.exit_code == 0, result.output
+    recharge = step_block(result.stdout, 3)
+    assert any(re.search(rf"^\s{{8}}POST {re.escape(sb.bank_url)}/sim/notifications/dispatch → 200 \(\d+ ms\)$", line)
+               for line in recharge), recharge
+    assert not any("[platform → bank]" in line or "[bank → platform]" in line for line in result.stdout.splitlines())
