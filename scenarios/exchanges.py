@@ -13,7 +13,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from typing import Optional
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import requests
 
@@ -95,7 +95,13 @@ def _request_text(text: Optional[str], fields: dict[str, str], raw: object, cont
             return _truncate(f"reqData {payload}".encode("utf-8"))
         except (binascii.Error, ValueError):
             pass
+    if fields and any(_secret(k) for k in fields):  # a gateway page's form: never print the trade password
+        text = urlencode({k: "***" if _secret(k) else v for k, v in fields.items()})
     return _truncate(_readable(text.encode("utf-8"), content_type)) if text else None
+
+
+def _secret(field: str) -> bool:
+    return "password" in field.lower()
 
 
 def _readable(body: bytes, content_type: str) -> bytes:

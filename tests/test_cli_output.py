@@ -144,6 +144,14 @@ def test_vv_adds_the_request_and_response_bodies(tmp_path):
     assert '"bizType":"TENDER"' in tender[freeze + 1]
 
 
+def test_vv_never_prints_the_trade_password_a_gateway_form_posts(tmp_path):
+    result = invoke("scenario", "run", scenario_file(tmp_path, TINY, "t.yaml"), "-vv")
+    assert result.exit_code == 0, result.output
+    posted = [line for line in result.stdout.splitlines() if "> " in line and "password=" in line]
+    assert posted and all("password=%2A%2A%2A" in line for line in posted), posted
+    assert "135790" not in result.stdout
+
+
 def test_vv_truncates_a_body_after_two_kilobytes():
     text = exchanges._truncate(("页" * 1000).encode("utf-8"))  # 3000 bytes
     assert text.endswith(" … (952 more bytes)")
