@@ -392,13 +392,12 @@ def scenario() -> None:
 
 
 def _parse_vars(pairs) -> dict:
-    out = {}
-    for pair in pairs or ():
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise click.UsageError(f"--var needs NAME=VALUE, got {pair!r}")
-        out[name.strip()] = value
-    return out
+    from scenarios import templating
+
+    try:
+        return templating.parse_vars(pairs)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 #: Exit status of ``scenario run`` and ``scenario validate``.

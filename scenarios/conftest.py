@@ -1,20 +1,25 @@
-"""Every scenario file under scenarios/ is a test: pytest runs it in process."""
+"""Every scenario file under scenarios/ is a test: pytest runs it in process.
+
+The items are the pytest plugin's (``scenarios/pytest_plugin.py``: the step log as the failure, step counts
+in the junit XML), named after the file's stem and always run in process, whatever ``--bank-url`` says. A
+``*.scenario.yaml`` file is left to the plugin, so nothing is collected twice.
+"""
 from __future__ import annotations
 
 import pytest
 
-from scenarios import runner, spec
+from scenarios import pytest_plugin
 
 SLOW = {"scale_1000_investors.yaml"}
 
 
 def pytest_collect_file(parent, file_path):
-    if file_path.suffix in (".yaml", ".yml"):
+    if file_path.suffix in (".yaml", ".yml") and not pytest_plugin.is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
-class ScenarioFile(pytest.File):
+class ScenarioFile(pytest_plugin.ScenarioFile):
     def collect(self):
         item = ScenarioItem.from_parent(self, name=self.path.stem)
         if self.path.name in SLOW:
@@ -22,21 +27,6 @@ class ScenarioFile(pytest.File):
         yield item
 
 
-class ScenarioItem(pytest.Item):
-    def runtest(self):
-        lines: list[str] = []
-        result = runner.run_file(self.path, echo=lines.append)
-        if not result.ok:
-            raise ScenarioFailed("\n".join(lines))
-
-    def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, (ScenarioFailed, spec.ScenarioError)):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self):
-        return self.path, 0, f"scenario: {self.name}"
-
-
-class ScenarioFailed(Exception):
-    pass
+class ScenarioItem(pytest_plugin.ScenarioItem):
+    def run_options(self) -> pytest_plugin.Options:
+        return pytest_plugin.Options()  # the built-in platform's scenarios: both apps in process

@@ -105,3 +105,14 @@ def did_you_mean(word: str, choices: Any) -> str:
     if not close:  # a part of a longer name (``rate`` for ``annual_rate``)
         close = [o for o in options if len(str(word)) >= 3 and str(word).lower() in o.lower()][:1]
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_vars(pairs: Any) -> dict[str, str]:
+    """``--var NAME=VALUE`` pairs (the CLI's and the pytest plugin's) as variables; ValueError names a bad one."""
+    out = {}
+    for pair in pairs or ():
+        name, sep, value = str(pair).partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--var needs NAME=VALUE, got {pair!r}")
+        out[name.strip()] = value
+    return out
