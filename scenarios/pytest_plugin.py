@@ -145,7 +145,7 @@ class ScenarioItem(pytest.Item):
         # shown with -rP, and in the junit XML's system-out with -o junit_logging=system-out
         self.add_report_section("call", "stdout", "\n".join(lines))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None):  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None):
         exc = excinfo.value
         if isinstance(exc, ScenarioFailed):
             return exc.render(str(self.path))
