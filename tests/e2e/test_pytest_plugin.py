@@ -137,16 +137,19 @@ def test_scenario_files_in_a_foreign_directory_are_tests_whose_failure_is_the_st
     assert "1/3 ✓ deposit_card: zoe card +5.00" in log and "3/3 ✓ expect_request: R-42 NOT_FOUND" in log
 
 
-def test_a_run_whose_scenarios_all_pass_exits_0_and_a_path_selects_one_file(outside):
-    write(outside, "test_pass.scenario.yaml", PASSING)
+def test_a_run_whose_scenarios_all_pass_exits_0_and_platform_makes_the_in_process_bank_trust_yours(outside, keys):
+    write(outside, "test_acme.scenario.yaml", PASSING.replace("platform: external\n",
+                                                              "platform: external\nplatform_no: acme\n"))
     write(outside, "test_fail.scenario.yaml", FAILING)
-    done = pytest_in(outside, "test_pass.scenario.yaml", "--var", "amount=1.00", "--var", "req=X-1", "-v")
+    (outside / "acme_public.pem").write_bytes(keys["platform_public"])
+    done = pytest_in(outside, "test_acme.scenario.yaml", "--platform", "no=acme,key=acme_public.pem",
+                     "--var", "amount=1.00", "--var", "req=X-1", "-v")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "test_pass.scenario.yaml::a card gets money PASSED" in done.stdout
+    assert "test_acme.scenario.yaml::a card gets money PASSED" in done.stdout
     assert "1 passed" in done.stdout
 
 
-def test_an_invalid_file_shows_every_problem_and_a_bad_var_is_a_usage_error(outside):
+def test_an_invalid_file_shows_every_problem_and_a_bad_var_or_platform_is_a_usage_error(outside):
     path = write(outside, "test_invalid.scenario.yaml", INVALID)
     done = pytest_in(outside)
     out = done.stdout
@@ -159,6 +162,8 @@ def test_an_invalid_file_shows_every_problem_and_a_bad_var_is_a_usage_error(outs
     bad_var = pytest_in(outside, "--var", "amount")
     assert bad_var.returncode == 4  # pytest's usage error, before anything runs
     assert "--var needs NAME=VALUE, got 'amount'" in bad_var.stderr
+    bad_platform = pytest_in(outside, "--platform", "no=acme")
+    assert bad_platform.returncode == 4 and "--platform 'no=acme': key= is required" in bad_platform.stderr
 
 
 def test_an_unreachable_bank_is_one_line(outside):
