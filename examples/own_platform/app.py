@@ -24,7 +24,7 @@ import re
 import sqlite3
 import sys
 import uuid
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -233,7 +233,7 @@ def unknown(**more: Any):
 def create_app(*, data: Path, bank: Bank) -> Flask:
     app = Flask("ownp2p")
     path = str(data / f"{PLATFORM_NO}.sqlite")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.executescript(SCHEMA)
 
     @app.before_request
