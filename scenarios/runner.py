@@ -638,10 +638,11 @@ def _note_story(note: dict) -> str:
     history = note.get("history") or []
     if history:
         last = history[-1]
-        said = f"HTTP {last['http_status']}" if last.get("http_status") is not None else "no answer"
+        error, status = (last.get("error") or "acknowledged")[:200], last.get("http_status")
+        if status is not None and f"HTTP {status}" not in error:
+            error += f" (HTTP {status})"
         body = (last.get("body") or "").strip()[:200]
-        story += f"; last at {last['attempted_at']}: {last.get('error') or 'acknowledged'} [{said}" \
-                 + (f", body {body!r}]" if body else "]")
+        story += f"; last attempt at {last['attempted_at']}: {error}" + (f", body {body!r}" if body else "")
     if note["state"] == "PENDING":
         story += f"; next attempt due {note['nextAttemptAt']} (bank clock)"
     return story

@@ -91,7 +91,7 @@ def test_a_notification_never_acknowledged_fails_with_its_attempts_and_last_answ
     assert not result.ok
     detail = result.steps[-1].detail
     assert "PERSONAL_REGISTER notification" in detail and "is PENDING after" in detail
-    assert "not acknowledged (HTTP 500) [HTTP 500, body 'database is down']" in detail
+    assert ": not acknowledged (HTTP 500), body 'database is down'" in detail
     assert "next attempt due" in detail and "after waiting" in detail
     assert "step 3 (wait_for_notification, line" in "\n".join(lines)
 
