@@ -103,6 +103,7 @@ class Runner:
         self.external = scenario.platform == "external"
         self.platform_no = scenario.platform_no or ""
         self.run_token = f"r{scenario.seed or 0}x{self.tag}"
+        self.notification_floor = 0          # notifications with a higher id were queued during this run
         # -v: every HTTP exchange behind a step, printed under it; -vv: with the bodies
         self.exchanges = exchanges.Recorder(bodies=verbose > 1) if verbose > 0 else None
         if self.exchanges is not None:
@@ -137,6 +138,7 @@ class Runner:
             self.echo(f"  ✗ {result.error}")
             self._echo_exchanges()
             return result
+        self._mark_notifications()
         self._echo_exchanges("  setup:")
         total = len(self.s.steps)
         for step in self.s.steps:
@@ -262,6 +264,60 @@ class Runner:
         if self.sandbox is not None:
             return len(self.sandbox.deliver_notifications())
         return len(self.bank("POST", "/sim/notifications/dispatch")["attempts"])
+
+    # -- notifications ----------------------------------------------------
+    def _mark_notifications(self) -> None:
+        """Remember the newest notification before the first step, so waiting sees only the run's own."""
+        if not any(step.name == "wait_for_notification" for step in self.s.steps):
+            return
+        notes = self._notifications()
+        self.notification_floor = max((n["id"] for n in notes), default=0)
+
+    def _notifications(self) -> list[dict]:
+        params = {"platformNo": self.platform_no} if self.platform_no else None
+        return self.bank("GET", "/sim/notifications", params=params)
+
+    def step_wait_for_notification(self, arg: dict) -> str:
+        """Dispatch until the run's newest notification of ``service`` (for ``user``) is acknowledged.
+
+        Due attempts go out as the bank's dispatcher sends them; a notification waiting out its backoff
+        is made due now (``POST /sim/notifications/{id}/due``), so the bank's clock never moves and its
+        retry ladder counts every attempt (a platform that never answers OK is dead-lettered as usual).
+        Between attempts the platform gets a little real time, at most ``timeout_s`` in all."""
+        service = str(arg["service"])
+        user_no = self._user_no(str(arg["user"])) if "user" in arg else None
+        timeout = float(arg.get("timeout_s", WAIT_TIMEOUT_S))
+        started = time.monotonic()
+        pause = 0.02
+        while True:
+            self.deliver()
+            note = self._newest(service, user_no)
+            if note is not None and note["state"] == "DELIVERED":
+                return f"{service} {note['requestNo']} acknowledged after {note['attempts']} attempt(s)"
+            spent = time.monotonic() - started
+            if (note is not None and note["state"] != "PENDING") or spent >= timeout:
+                whose = f" for {arg['user']} ({user_no})" if user_no else ""
+                if note is None:
+                    raise StepFailure(f"no {service} notification{whose} was queued during this run"
+                                      f" (waited {spent:.1f} s)")
+                raise StepFailure(_note_story(note) + (f" after waiting {spent:.1f} s" if note["state"] == "PENDING"
+                                                       else ""))
+            if note is not None:
+                try:
+                    self.bank("POST", f"/sim/notifications/{note['id']}/due")
+                except StepError:
+                    pass  # settled meanwhile (the served bank's own dispatcher): the next listing says how
+            time.sleep(min(pause, max(0.0, timeout - spent)))  # real time for the platform to come round
+            pause = min(pause * 2, 0.5)
+
+    def _newest(self, service: str, user_no: Optional[str]) -> Optional[dict]:
+        for note in self._notifications():  # newest first
+            if note["id"] <= self.notification_floor or note["serviceName"] != service:
+                continue
+            payload = note.get("payload")
+            if user_no is None or isinstance(payload, dict) and payload.get("userNo") == user_no:
+                return note
+        return None
 
     # -- action steps -----------------------------------------------------
     def step_open_account(self, name: str) -> str:
@@ -591,6 +647,27 @@ class Runner:
     def _names(self, items) -> str:
         names = {v: k for k, v in self.users.items()}
         return "[" + ", ".join(k + (f"@{names.get(u, u)}" if u else "") for k, u in items) + "]" if items else "none"
+
+
+#: How long ``wait_for_notification`` waits (real seconds) unless the step gives ``timeout_s``.
+WAIT_TIMEOUT_S = 10.0
+
+
+def _note_story(note: dict) -> str:
+    """What happened to a notification: its state, attempts and the last attempt's outcome."""
+    story = f"{note['serviceName']} notification {note['id']} (requestNo {note['requestNo']}) is {note['state']}" \
+            f" after {note['attempts']} attempt(s)"
+    history = note.get("history") or []
+    if history:
+        last = history[-1]
+        error, status = (last.get("error") or "acknowledged")[:200], last.get("http_status")
+        if status is not None and f"HTTP {status}" not in error:
+            error += f" (HTTP {status})"
+        body = (last.get("body") or "").strip()[:200]
+        story += f"; last attempt at {last['attempted_at']}: {error}" + (f", body {body!r}" if body else "")
+    if note["state"] == "PENDING":
+        story += f"; next attempt due {note['nextAttemptAt']} (bank clock)"
+    return story
 
 
 #: The bank's ``requests.status`` (0 processing, 1 success, 2 failure) as a scenario writes it.

@@ -26,6 +26,7 @@ KEYS: dict[str, Any] = {
     "delivered": COUNT, "pending": COUNT, "dead": COUNT, "dropped": COUNT,
     "step": {"$ref": "#/$defs/step"}, "code": {"type": ["string", "integer"]},
     "url": TEXT, "json": {}, "form": {"type": "object"}, "params": {"type": "object"}, "headers": {"type": "object"},
+    "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": spec.MAX_WAIT_S},
     "request_no": TEXT, "request": {"type": ["string", "object"]}, "confirm_password": TEXT,
     "expect_code": {"type": ["string", "integer"]}, "date": TEXT, "auto_resolve": {"type": "boolean"},
     "breaks": {"type": "array", "items": {"type": "object", "required": ["kind"], "additionalProperties": False,
@@ -37,6 +38,7 @@ ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("create_project", "method"): spec.METHODS, ("expect_request", "status"): spec.REQUEST_STATUSES,
     ("gateway", "outcome"): spec.GATEWAY_OUTCOMES, ("expect_plan", "status"): spec.PLAN_STATUSES,
     ("expect_notifications", "service"): spec.NOTIFIED_SERVICES,
+    ("wait_for_notification", "service"): spec.NOTIFIED_SERVICES,
 }
 
 

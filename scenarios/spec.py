@@ -540,6 +540,26 @@ def _check_gateway(c: _Checking, arg: dict) -> None:
         _check_save(c, arg["save"], GATEWAY_SAVES)
 
 
+MAX_WAIT_S = 600
+
+
+def _check_wait_for_notification(c: _Checking, arg: dict) -> None:
+    service = arg["service"]
+    if service not in NOTIFIED_SERVICES:
+        why = " is answered directly and sends no notification" if service in services.DIRECT_SERVICES \
+            else " is unknown"
+        raise c.fail(f"service {service!r}{why}{templating.did_you_mean(str(service), NOTIFIED_SERVICES)};"
+                     f" notifications come for {', '.join(NOTIFIED_SERVICES)}")
+    if "user" in arg:
+        c.actor(arg["user"])
+        if arg["user"] in c.s.groups:
+            raise c.fail("wait_for_notification names one actor, not a group")
+    if "timeout_s" in arg:
+        value = arg["timeout_s"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_WAIT_S:
+            raise c.fail(f"timeout_s must be a number of seconds > 0 and <= {MAX_WAIT_S}, got {value!r}")
+
+
 def _map(name: str, keys: set[str], required: Optional[set[str]] = None, **more: Any) -> StepDef:
     return StepDef(name, "map", frozenset(keys), frozenset(keys if required is None else required), **more)
 
@@ -588,11 +608,13 @@ STEPS: dict[str, StepDef] = {d.name: d for d in (
     _map("expect_request", {"request_no", "status", "code"}, {"request_no", "status"}, check=_check_expect_request),
     _map("gateway", {"request", "password", "confirm_password", "outcome", "expect_code", "save"},
          {"request", "password"}, check=_check_gateway),
+    _map("wait_for_notification", {"service", "user", "timeout_s"}, {"service"},
+         check=_check_wait_for_notification),
 )}
 #: The steps a scenario with ``platform: external`` may use: none of them calls the built-in platform.
 BANK_SIDE = ("deposit_card", "fault", "clear_faults", "deliver_notifications", "expect_balance",
              "expect_notifications", "expect_ledger_sound", "expect_error", "expect_unknown", "http",
-             "expect_request", "gateway")
+             "expect_request", "gateway", "wait_for_notification")
 AMOUNT_KEYS = {"amount", "commission", "price"}
 BALANCE_KEYS = {"available", "frozen", "card"}
 

@@ -187,6 +187,10 @@ ROUTES: tuple[Route, ...] = (
           errors=()),
     Route("post", "/sim/notifications/{notification_id}/resend", "Queue a notification again, due now.",
           errors=(404,)),
+    Route("post", "/sim/notifications/{notification_id}/due", "Make a PENDING notification's next attempt due "
+          "now; its retry ladder goes on where it was and the clock does not move.",
+          {"type": "object", "properties": {"id": {"type": "integer"}, "state": {"type": "string"},
+                                            "nextAttemptAt": {"type": "string"}}}, errors=(400, 404)),
     Route("post", "/sim/notifications/dispatch", "Deliver every due notification now.",
           {"type": "object", "properties": {"attempts": {"type": "array"}}}, errors=()),
     Route("get", "/sim/checkfile", "A platform's check file for a date (CSV, without the signed trailer).",

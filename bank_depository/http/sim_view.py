@@ -215,6 +215,11 @@ def notification_resend(notification_id: int):
     return jsonify(notify.resend(_ctx(), notification_id))
 
 
+@bp.post("/notifications/<int(max=9223372036854775807):notification_id>/due")
+def notification_due(notification_id: int):
+    return jsonify(notify.make_due(_ctx(), notification_id))
+
+
 @bp.post("/notifications/dispatch")
 def notifications_dispatch():
     made = current_app.extensions["wanxin.dispatcher"].run_until_idle()

@@ -18,7 +18,7 @@ from typing import Optional
 import requests
 
 from ..clock import iso
-from ..domain.errors import NotFound
+from ..domain.errors import NotFound, param_error
 from ..faults import NOTIFICATION_ACTIONS
 from ..protocol import envelope, signing
 from ..services.context import BankContext
@@ -224,6 +224,25 @@ def resend(ctx: BankContext, notification_id: int) -> dict:
         conn.execute("UPDATE notifications SET state = 'PENDING', cycle_start = attempts, next_attempt_at = ?"
                      " WHERE id = ?", (ctx.now_iso(), notification_id))
     return {"id": notification_id, "state": "PENDING"}
+
+
+def make_due(ctx: BankContext, notification_id: int) -> dict:
+    """Make a PENDING notification's next attempt due now, without waiting out its backoff.
+
+    Unlike :func:`resend` the retry ladder goes on where it was: the attempt that follows counts as
+    the next on the schedule, so a platform that never acknowledges is still dead-lettered after the
+    last one. The bank's clock does not move (what a scenario's ``wait_for_notification`` uses)."""
+    conn = ctx.conn()
+    with db.transaction(conn):
+        row = conn.execute("SELECT state FROM notifications WHERE id = ?", (notification_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no notification {notification_id}")
+        if row["state"] != "PENDING":
+            raise param_error(f"notification {notification_id} is {row['state']}: only a PENDING one can be made"
+                              " due (resend puts a settled one back in the queue)")
+        now = ctx.now_iso()
+        conn.execute("UPDATE notifications SET next_attempt_at = ? WHERE id = ?", (now, notification_id))
+    return {"id": notification_id, "state": "PENDING", "nextAttemptAt": now}
 
 
 def _try_lock(path: str):

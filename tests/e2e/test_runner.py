@@ -89,6 +89,7 @@ EVERY_STEP = """\
       save: {pay: body}
   - gateway: {request: "${pay}", password: "123456", save: {rno: request_no}}
   - expect_request: {request_no: "${rno}", status: SUCCESS}
+  - wait_for_notification: {service: RECHARGE, user: ian}
   - deliver_notifications
   - expect_notifications: {pending: 0, dead: 0}
   - expect_ledger_sound
