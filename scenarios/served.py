@@ -9,14 +9,15 @@ served pair is shared and its clocks never go back, so a run there:
   naming each difference it could not apply (:func:`config_differences`);
 * sets both clocks to ``start:``, or refuses when a clock is already past it;
   without ``start:``, a scenario that moves the clock starts at the next date
-  after the clocks whose calendar (month lengths, leap days) matches the
-  default start for as many days as it moves (:func:`calendar_start`), so due
-  dates fall on the same steps as in process.
+  after the clocks whose calendar (days of the month, month lengths, leap
+  days) matches the default start's for as many days as it moves
+  (:func:`calendar_start`), so due dates fall on the same steps as in process.
 
 No I/O here: the runner makes the calls.
 """
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Optional
@@ -74,27 +75,35 @@ def days_moved(steps: Iterable[spec.Step]) -> Optional[int]:
 
 
 def _calendar(start: dt.date, days: int) -> list[tuple[int, int]]:
-    return [((start + dt.timedelta(days=t)).month, (start + dt.timedelta(days=t)).day) for t in range(days + 1)]
+    """(day of month, days in that month) of each of the ``days`` days after ``start``: what decides
+    on which of them a due date ``start + k months`` (clamped to the month's end) falls."""
+    out = []
+    for t in range(days + 1):
+        d = start + dt.timedelta(days=t)
+        out.append((d.day, calendar.monthrange(d.year, d.month)[1]))
+    return out
 
 
 def calendar_start(scenario_start: dt.datetime, not_before: dt.datetime, days: int) -> Optional[dt.datetime]:
-    """The first instant at or after ``not_before`` with the time of day, month and day of
-    ``scenario_start`` whose next ``days`` days have the same dates (month lengths, leap days) as the
-    scenario's own; None when there is none inside the clock's range."""
+    """The first instant at or after ``not_before``, at the time of day and on the day of the month of
+    ``scenario_start``, whose next ``days`` days fall on the same days of months of the same lengths as
+    the scenario's own (so every due date falls on the same step); None when there is none inside the
+    clock's range."""
     if scenario_start >= not_before:
         return scenario_start
     want = _calendar(scenario_start.date(), days)
-    for year in range(not_before.year, clockrange.LATEST.year + 1):
+    year, month = not_before.year, not_before.month
+    while year <= clockrange.LATEST.year:
         try:
-            candidate = scenario_start.replace(year=year)
-        except ValueError:  # 29 February in a common year
-            continue
-        if candidate < not_before:
-            continue
-        if clockrange.problem(candidate + dt.timedelta(days=days)) is not None:
-            return None
-        if _calendar(candidate.date(), days) == want:
-            return candidate
+            candidate = scenario_start.replace(year=year, month=month)
+        except ValueError:  # no such day in that month
+            candidate = None
+        if candidate is not None and candidate >= not_before:
+            if clockrange.problem(candidate + dt.timedelta(days=days)) is not None:
+                return None
+            if _calendar(candidate.date(), days) == want:
+                return candidate
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return None
 
 

@@ -99,6 +99,8 @@ def load(path: str | Path, variables: Optional[dict] = None) -> Scenario:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    except ValueError as exc:  # a date YAML reads but the calendar lacks (start: 2026-02-30)
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     return parse(data, path, root, variables=variables)
 
 
