@@ -533,9 +533,10 @@ class Runner:
 
     def step_expect_notifications(self, arg: dict) -> str:
         params = {"platformNo": self.platform_no} if self.platform_no else None
-        own = self._own_user_nos()  # on a shared bank, only this run's notifications count
-        notes = [n for n in self.bank("GET", "/sim/notifications", params=params)
-                 if isinstance(n.get("payload"), dict) and n["payload"].get("userNo") in own]
+        notes = self.bank("GET", "/sim/notifications", params=params)
+        if self.sandbox is None:  # on a shared bank, only this run's notifications count
+            own = self._own_user_nos()
+            notes = [n for n in notes if isinstance(n.get("payload"), dict) and n["payload"].get("userNo") in own]
         if "service" in arg:
             notes = [n for n in notes if n["serviceName"] == arg["service"]]
         if "user" in arg:
@@ -709,8 +710,10 @@ class Runner:
 
     def _concerns_run(self, brk: dict) -> bool:
         """A break about this run's users or requests (a shared platform reconciles everyone's day);
-        one about the file as a whole concerns every run."""
-        own = set(self.users.values())
+        one about the file as a whole concerns every run. In process every break is the run's."""
+        if self.sandbox is not None:
+            return True
+        own = self._own_user_nos()
         if brk.get("userNo"):
             return brk["userNo"] in own
         if not brk.get("requestNo"):
@@ -718,7 +721,7 @@ class Runner:
         try:
             rows = self.bank("GET", f"/sim/requests/{brk['requestNo']}")
         except StepError:
-            return self.sandbox is not None
+            return False
         return any(isinstance(r.get("payload"), dict) and r["payload"].get("userNo") in own for r in rows)
 
     def _names(self, items) -> str:
