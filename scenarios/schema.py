@@ -29,12 +29,14 @@ KEYS: dict[str, Any] = {
     "request_no": TEXT, "request": {"type": ["string", "object"]}, "confirm_password": TEXT,
     "expect_code": {"type": ["string", "integer"]}, "date": TEXT, "auto_resolve": {"type": "boolean"},
     "breaks": {"type": "array", "items": {"type": "object", "required": ["kind"], "additionalProperties": False,
-                                          "properties": {"kind": TEXT, "user": TEXT}}},
+                                          "properties": {"kind": {"enum": list(spec.BREAK_KINDS)},
+                                                         "user": TEXT}}},
 }
 #: Keys whose values are an enumeration in one step.
 ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("create_project", "method"): spec.METHODS, ("expect_request", "status"): spec.REQUEST_STATUSES,
-    ("gateway", "outcome"): spec.GATEWAY_OUTCOMES,
+    ("gateway", "outcome"): spec.GATEWAY_OUTCOMES, ("expect_plan", "status"): spec.PLAN_STATUSES,
+    ("expect_notifications", "service"): spec.NOTIFIED_SERVICES,
 }
 
 
@@ -63,6 +65,8 @@ def _argument(d: spec.StepDef) -> Any:
             balance = {"type": "object", "minProperties": 1, "additionalProperties": False,
                        "properties": {k: AMOUNT for k in sorted(spec.BALANCE_KEYS)}}
             return {"type": "object", "additionalProperties": balance}
+        if d.name == "expect_project":
+            return {"type": "object", "additionalProperties": {"enum": list(spec.PROJECT_STATUSES)}}
         return {"type": "object"}
     mapping = {"type": "object", "additionalProperties": False, "properties": _properties(d),
                "required": sorted(d.required)}

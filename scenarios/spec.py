@@ -17,7 +17,9 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from bank_depository.protocol import clockrange, profiles
+from bank_depository.protocol import clockrange, profiles, services
+from p2p_platform.domain import states
+from p2p_platform.services.reconcile import KINDS as BREAK_KINDS
 from bank_depository.protocol.money import AmountError, parse_yuan
 
 from . import templating
@@ -439,6 +441,12 @@ def _check_fault(c: _Checking, arg: dict) -> None:
         validate(arg)
     except FaultRuleError as exc:
         raise c.fail(str(exc)) from None
+    user = arg.get("userNo")
+    if isinstance(user, str) and "${" not in user and user not in c.s.actors:
+        # a literal userNo is allowed; a near miss of an actor's name is a typo that would never match
+        hint = templating.did_you_mean(user, c.s.actors)
+        if hint:
+            raise c.fail(f"userNo {user!r} is not an actor{hint}; the rule would never match")
 
 
 def _check_expect_balance(c: _Checking, arg: dict) -> None:
@@ -455,6 +463,10 @@ def _check_expect_notifications(c: _Checking, arg: dict) -> None:
         c.actor(arg["user"])
         if arg["user"] in c.s.groups:
             raise c.fail("expect_notifications names one actor, not a group")
+    if "service" in arg and str(arg["service"]) not in NOTIFIED_SERVICES:
+        hint = templating.did_you_mean(arg["service"], NOTIFIED_SERVICES)
+        raise c.fail(f"service {arg['service']!r} is never notified{hint};"
+                     f" notified services: {', '.join(NOTIFIED_SERVICES)}")
     for key in set(arg) - {"service", "user"}:
         value = arg[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -462,8 +474,18 @@ def _check_expect_notifications(c: _Checking, arg: dict) -> None:
 
 
 def _check_expect_project(c: _Checking, arg: dict) -> None:
-    for proj in arg:
+    for proj, status in arg.items():
         c.project(proj)
+        _one_of(c, f"{proj}: status", status, PROJECT_STATUSES)
+
+
+def _check_expect_plan(c: _Checking, arg: dict) -> None:
+    _one_of(c, "status", arg["status"], PLAN_STATUSES)
+
+
+def _one_of(c: _Checking, what: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if str(value) not in allowed:
+        raise c.fail(f"{what} {value!r} is not one of {', '.join(allowed)}{templating.did_you_mean(value, allowed)}")
 
 
 def _check_wrapped(c: _Checking, arg: dict) -> None:
@@ -482,10 +504,14 @@ def _check_expect_reconciled(c: _Checking, arg: Any) -> None:
     for b in arg["breaks"]:
         if not isinstance(b, dict) or "kind" not in b or set(b) - {"kind", "user"}:
             raise c.fail("each break is {kind, user?}")
+        _one_of(c, "break kind", b["kind"], BREAK_KINDS)
         if "user" in b:
             c.actor(b["user"])
 
 
+PROJECT_STATUSES = tuple(s.value for s in states.ProjectStatus)
+PLAN_STATUSES = tuple(s.value for s in states.PlanStatus)
+NOTIFIED_SERVICES = tuple(sorted(services.GATEWAY_SERVICES | services.NOTICE_SERVICES))
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 EXPECT_KEYS = {"status", "json", "body_contains"}
 REQUEST_STATUSES = ("SUCCESS", "FAILURE", "PROCESSING", "NOT_FOUND")
@@ -585,7 +611,7 @@ STEPS: dict[str, StepDef] = {d.name: d for d in (
     StepDef("clear_faults", "none"),
     StepDef("expect_balance", "any_map", check=_check_expect_balance),
     StepDef("expect_project", "any_map", check=_check_expect_project),
-    _map("expect_plan", {"project", "period", "status"}, projects=("project",)),
+    _map("expect_plan", {"project", "period", "status"}, projects=("project",), check=_check_expect_plan),
     _map("expect_notifications", {"delivered", "pending", "dead", "dropped", "service", "user"}, set(),
          check=_check_expect_notifications),
     _map("expect_error", {"step", "code"}, {"step"}, check=_check_wrapped),

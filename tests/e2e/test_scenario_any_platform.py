@@ -411,3 +411,33 @@ def test_top_level_problems_and_step_problems_are_reported_together():
     assert "unknown top-level key(s): colur" in problems[0]
     assert "seed must be an integer" in problems[1] and "profile must be one of" in problems[2]
     assert "unknown actor 'ivv' (did you mean 'ivy'?)" in problems[3]
+
+
+ENUM_PROBLEMS = """\
+name: enumerations
+actors:
+  bob: {role: borrower, card_balance: "100.00"}
+  ivy: {role: investor, card_balance: "100.00"}
+steps:
+  - open_account: bob
+  - create_project: {name: p, borrower: bob, amount: "100.00", periods: 1, method: bullet}
+  - expect_project: {p: COLECTING}
+  - expect_plan: {project: p, period: 1, status: PAYED}
+  - expect_reconciled: {breaks: [{kind: missing_at_bnak}]}
+  - fault: {action: lose_response, service: RECHARGE, userNo: ivvy}
+  - expect_notifications: {service: RECHARG, delivered: 1}
+  - fault: {action: lose_response, service: RECHARGE, userNo: "BANK-USER-000123"}
+"""
+
+
+def test_statuses_break_kinds_notified_services_and_actor_names_in_fault_rules_are_checked_in_one_pass(tmp_path):
+    with pytest.raises(spec.ScenarioError) as caught:
+        spec.load(write(tmp_path, ENUM_PROBLEMS, "enums.yaml"))
+    problems = caught.value.problems
+    assert [re.match(r".*?: step (\d+)", p).group(1) for p in problems] == ["3", "4", "5", "6", "7"]
+    assert "p: status 'COLECTING' is not one of DRAFT, COLLECTING" in problems[0]
+    assert "(did you mean 'COLLECTING'?)" in problems[0]
+    assert "status 'PAYED' is not one of UNPAID, FROZEN, PAID (did you mean 'PAID'?)" in problems[1]
+    assert "break kind 'missing_at_bnak' is not one of" in problems[2] and "'missing_at_bank'?" in problems[2]
+    assert "userNo 'ivvy' is not an actor (did you mean 'ivy'?)" in problems[3]
+    assert "service 'RECHARG' is never notified (did you mean 'RECHARGE'?)" in problems[4]
