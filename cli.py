@@ -6,6 +6,8 @@ prints. Errors are one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -57,9 +59,59 @@ def sim_token_option(f):
                              "<db>.sim-token].")(f)
 
 
+PACKAGE = "wanxin-sandbox"  # the distribution's name in setup.cfg
+
+
+def package_version() -> str:
+    """The installed distribution's version; from a source tree that is not installed, setup.cfg's."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        import configparser
+
+        cfg = configparser.ConfigParser()
+        cfg.read(Path(__file__).with_name("setup.cfg"), encoding="utf-8")
+        return cfg.get("metadata", "version", fallback="unknown") + " (not installed)"
+
+
+def _print_version(ctx: click.Context, _param, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"wanxin {package_version()}")
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """wanxin-sandbox: a bank depository (银行存管) simulator and P2P test harness."""
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Print the version and exit.")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """wanxin-sandbox: a bank depository (银行存管) simulator and P2P test harness.
+
+    Output is coloured only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        ctx.color = False  # every command below strips styles from what it prints
+
+
+# -- colour: marks green or red on a terminal; click strips the styles elsewhere ----------------
+_MARK = re.compile(r"^(\s*(?:\d+/\d+ )?)([✓✗])(?= )")
+_VERDICT = re.compile(r"^(\s*)(PASSED|FAILED)(?=:)")
+
+
+def _paint(line: str) -> str:
+    """A progress line with its leading ✓/✗ (or PASSED/FAILED verdict) in green or red."""
+    for pattern in (_MARK, _VERDICT):
+        m = pattern.match(line)
+        if m:
+            good = m.group(2) in ("✓", "PASSED")
+            return m.group(1) + click.style(m.group(2), fg="green" if good else "red",
+                                              bold=None if good else True) + line[m.end():]
+    return line
+
+
+def _say(line: str, err: bool = False) -> None:
+    click.echo(_paint(line), err=err)
 
 
 # -- keys -------------------------------------------------------------------
@@ -349,12 +401,27 @@ def _parse_vars(pairs) -> dict:
     return out
 
 
-def _external(path, variables) -> bool:
+#: Exit status of ``scenario run`` and ``scenario validate``.
+EXIT_PASSED, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_STATUS_HELP = ("Exit status: 0 when every scenario passed, 1 when a run failed, 2 when a file is invalid "
+                    "(missing, unreadable, not YAML or not a valid scenario).")
+
+
+def _load_all(files, variables, report: bool = True) -> tuple[list, list]:
+    """Every file validated before anything runs: (scenarios, invalid files as (path, ScenarioError));
+    with ``report`` each problem is printed on stderr."""
     from scenarios import spec
-    try:
-        return spec.load(path, variables=variables).platform == "external"
-    except spec.ScenarioError:
-        return True  # reported when the file runs
+
+    loaded, invalid = [], []
+    for path in files:
+        try:
+            loaded.append(spec.load(path, variables=variables))
+        except spec.ScenarioError as exc:
+            invalid.append((path, exc))
+            if report:
+                for problem in exc.problems:
+                    _say(f"✗ {problem}", err=True)
+    return loaded, invalid
 
 
 def _scenario_platforms(specs) -> list[dict] | None:
@@ -369,51 +436,65 @@ def _scenario_platforms(specs) -> list[dict] | None:
 
 
 def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, variables=None,
-                   platforms=None) -> int:
+                   platforms=None, verbose: int = 0) -> int:
     from scenarios import runner, spec
 
-    if bool(bank_url) != bool(platform_url) and not (bank_url and all(_external(f, variables) for f in files)):
+    loaded, invalid = _load_all(files, variables, report=not as_json)
+    if invalid:  # nothing runs: every problem of every file is reported first
+        if as_json:
+            _echo_json({"ok": False, "scenarios": [runner.RunResult(str(path), "", error=str(exc)).as_dict()
+                                                   for path, exc in invalid]})
+        else:
+            click.echo(f"{len(invalid)} of {len(files)} scenario file(s) invalid; nothing ran")
+        return EXIT_INVALID
+    if bool(bank_url) != bool(platform_url) and not (bank_url and all(s.platform == "external" for s in loaded)):
         raise click.ClickException("give both --bank-url and --platform-url, or neither"
                                    " (a scenario with platform: external needs only --bank-url)")
     results = []
-    echo = (lambda line: None) if as_json else click.echo
+    echo = (lambda line: None) if as_json else _say
     for path in files:
         try:
             results.append(runner.run_file(path, bank_url=bank_url, platform_url=platform_url, keep=keep,
                                            echo=echo, keep_going=keep_going,
                                            sim_token=_operator_token(), variables=variables,
-                                           platforms=platforms))
-        except spec.ScenarioError as exc:
+                                           platforms=platforms, verbose=verbose))
+        except spec.ScenarioError as exc:  # the run could not start (e.g. --keep holds an earlier run)
             if not as_json:
                 for problem in exc.problems:
-                    click.echo(f"✗ {problem}", err=True)
+                    _say(f"✗ {problem}", err=True)
             results.append(runner.RunResult(str(path), "", error=str(exc)))
     failed = [r for r in results if not r.ok]
     if as_json:
         _echo_json({"ok": not failed, "scenarios": [r.as_dict() for r in results]})
     else:
         click.echo(f"{len(results) - len(failed)} scenario(s) passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_PASSED
 
 
-@scenario.command("run")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@scenario.command("run", epilog=EXIT_STATUS_HELP)
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--bank-url", envvar="WANXIN_BANK_URL", help="Run against this bank instead of starting one.")
 @click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Run against this platform instead of starting one.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of progress lines.")
 @click.option("--keep-going", is_flag=True, help="Continue after a failed step.")
+@click.option("-v", "--verbose", count=True,
+              help="-v: print every HTTP exchange behind a step (method, URL, status, ms) under it; "
+                   "-vv: with the request and response bodies (first 2 KB).")
 @click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
               help="Set the scenario variable NAME (over the file's vars:); repeatable.")
 @click.option("--platform", "platform_specs", multiple=True, metavar="SPEC",
               help="For platform: external with the bank in process: a platform the bank trusts, repeatable, as "
                    "'wanxin bank serve --platform' takes it (no=acme,key=PATH,notify=URL[,…]).")
 @sim_token_option
-def scenario_run(files, bank_url, platform_url, keep, as_json, keep_going, var_pairs, platform_specs) -> None:
-    """Run scenario FILES; exit 0 only if every step of every file passed."""
+def scenario_run(files, bank_url, platform_url, keep, as_json, keep_going, verbose, var_pairs,
+                 platform_specs) -> None:
+    """Run scenario FILES; exit 0 only if every step of every file passed.
+
+    Every file is validated first: if any is invalid, each problem of each file is printed and nothing runs."""
     sys.exit(_run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, _parse_vars(var_pairs),
-                            _scenario_platforms(platform_specs)))
+                            _scenario_platforms(platform_specs), verbose))
 
 
 @scenario.command("schema")
@@ -424,25 +505,17 @@ def scenario_schema() -> None:
     click.echo(json.dumps(schema.schema(), indent=2, ensure_ascii=False))
 
 
-@scenario.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@scenario.command("validate", epilog="Exit status: 0 when every file is valid, 2 when any is invalid (missing, "
+                                     "unreadable, not YAML or not a valid scenario).")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--var", "var_pairs", multiple=True, metavar="NAME=VALUE",
               help="Set the scenario variable NAME (over the file's vars:); repeatable.")
 def scenario_validate(files, var_pairs) -> None:
-    """Check scenario FILES without running them."""
-    from scenarios import spec
-
-    bad = 0
-    variables = _parse_vars(var_pairs)
-    for path in files:
-        try:
-            s = spec.load(path, variables=variables)
-            click.echo(f"✓ {path}: {s.name} ({len(s.steps)} steps, {len(s.actors)} actors)")
-        except spec.ScenarioError as exc:
-            bad += 1
-            for problem in exc.problems:
-                click.echo(f"✗ {problem}", err=True)
-    sys.exit(1 if bad else 0)
+    """Check scenario FILES without running them: every problem of every file, in one pass."""
+    loaded, invalid = _load_all(files, _parse_vars(var_pairs))
+    for s in loaded:
+        _say(f"✓ {s.path}: {s.name} ({len(s.steps)} steps, {len(s.actors)} actors)")
+    sys.exit(EXIT_INVALID if invalid else EXIT_PASSED)
 
 
 @main.command()
@@ -477,7 +550,7 @@ def demo(keep, as_json, serve) -> None:
             _print_demo(captured)
             _serve_until_interrupt(r.sandbox)
 
-    echo = (lambda line: None) if as_json else click.echo
+    echo = (lambda line: None) if as_json else _say
     with resources.as_file(path) as real:
         try:
             result = runner.run_file(real, keep=keep, echo=echo, after=after)
@@ -728,6 +801,85 @@ def projects_list(bank_url, db=None, as_json=False) -> None:
     _table(["projectNo", "name", "borrower", "amount", "tendered", "status"],
            [[p["projectNo"], p["name"], p["userNo"], p["amount"], p["tendered"], p["status"]] for p in data],
            money={3, 4})
+
+
+@main.group()
+def plans() -> None:
+    """The built-in platform's repayment and receivable plans (what to derive expectations from)."""
+
+
+def _find_project(base: str, key: str) -> dict:
+    """The built-in platform's project whose projectNo, else whose name, is ``key``."""
+    import difflib
+
+    listed = _http("GET", base + "/api/projects")
+    match = [p for p in listed if p["projectNo"] == key] or [p for p in listed if p["name"] == key]
+    if len(match) > 1:
+        raise click.ClickException(f"{len(match)} projects are named {key!r}: "
+                                   f"{', '.join(p['projectNo'] for p in match)}; give the projectNo")
+    if not match:
+        near = difflib.get_close_matches(key, [p["name"] for p in listed] + [p["projectNo"] for p in listed], 1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise click.ClickException(f"the platform has no project {key!r} (projectNo or name){hint}")
+    from urllib.parse import quote
+
+    return _http("GET", base + f"/api/projects/{quote(match[0]['projectNo'], safe='')}")
+
+
+@plans.command("show")
+@click.argument("project")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL",
+              help="The running built-in platform [env WANXIN_PLATFORM_URL].")
+@click.option("--json", "as_json", is_flag=True, help="The project and its plans as JSON (money as yuan strings).")
+@sim_token_option
+def plans_show(project, platform_url, as_json) -> None:
+    """PROJECT's repayment plan per period (due date, principal, interest, borrower fee, total, status)
+    and each investor's receivable (principal, interest, investor fee, net). PROJECT is the projectNo
+    or the project's name.
+
+    The borrower pays total = principal + interest; the borrower fee is the platform's part of that
+    interest. An investor's interest is its share of the period's interest, the investor fee is taken
+    from it, and net = principal + interest - investor fee reaches the investor's account."""
+    from bank_depository.protocol.money import format_fen, parse_yuan
+
+    if not platform_url:
+        raise click.ClickException("give --platform-url (or set WANXIN_PLATFORM_URL): the running built-in platform")
+    base = platform_url.rstrip("/")
+    data = _find_project(base, project)
+    names = {u["userNo"]: u.get("username", "") for u in _http("GET", base + "/api/users")}
+    for plan in data["plans"]:
+        for share in plan["receivables"]:
+            share["username"] = names.get(share["userNo"], "")
+    out = {k: data[k] for k in ("projectNo", "name", "borrower", "amount", "annualRate", "periods", "method",
+                                 "status", "loanDate")} | {"plans": data["plans"]}
+    if as_json:
+        return _echo_json(out)
+    click.echo(f"project {out['projectNo']} {out['name']!r}: {out['amount']} at {out['annualRate']} a year, "
+               f"{out['periods']} period(s) {out['method']}, borrower {names.get(out['borrower'], '') or '-'} "
+               f"({out['borrower']}), {out['status']}" + (f", loaned {out['loanDate']}" if out["loanDate"] else ""))
+    if not out["plans"]:
+        click.echo("no plans yet: they are made when the loan is confirmed")
+        return
+
+    def total(rows, key) -> str:
+        return format_fen(sum(parse_yuan(r[key], allow_zero=True) for r in rows))
+
+    rows = out["plans"]
+    click.echo("\nrepayment plan (the borrower pays):")
+    _table(["period", "due date", "principal", "interest", "borrower fee", "total", "status"],
+           [[p["period"], p["dueDate"], p["principal"], p["interest"], p["platformFee"], p["amount"], p["status"]]
+            for p in rows]
+           + [["sum", "", *(total(rows, k) for k in ("principal", "interest", "platformFee", "amount")), ""]],
+           money={2, 3, 4, 5})
+    shares = [(p["period"], s) for p in rows for s in p["receivables"]]
+    click.echo("\nreceivable plans (each investor receives):")
+    _table(["period", "investor", "userNo", "principal", "interest", "investor fee", "net", "status"],
+           [[period, s["username"] or "-", s["userNo"], s["principal"], s["grossInterest"], s["commission"],
+             s["net"], s["status"]] for period, s in shares]
+           + [["sum", "", "", *(total([s for _, s in shares], k)
+                                  for k in ("principal", "grossInterest", "commission", "net")), ""]],
+           money={3, 4, 5, 6})
+    click.echo("(interest: the investor's share of the period's interest; net = principal + interest - investor fee)")
 
 
 @main.group()

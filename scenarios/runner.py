@@ -22,7 +22,7 @@ from bank_depository.client import SimClient, SimError
 from bank_depository.domain.identity import sample_identity
 from bank_depository.protocol import clockrange, codes, gateway_user
 
-from . import served, spec, templating
+from . import exchanges, served, spec, templating
 from .harness import GatewayError, Sandbox, UserAgent
 
 
@@ -78,7 +78,8 @@ def identity(index: int, tag: int) -> dict:
 class Runner:
     def __init__(self, scenario: spec.Scenario, *, bank_url: str, platform_url: str,
                  sandbox: Optional[Sandbox] = None, echo: Callable[[str], None] = print,
-                 keep_going: bool = False, run_tag: Optional[int] = None, sim_token: Optional[str] = None):
+                 keep_going: bool = False, run_tag: Optional[int] = None, sim_token: Optional[str] = None,
+                 verbose: int = 0):
         self.s = scenario
         self.bank_url = bank_url.rstrip("/")
         self.platform_url = platform_url.rstrip("/")
@@ -106,6 +107,14 @@ class Runner:
         self.fault_ids: list[int] = []       # fault rules this run added: removed at its end
         self.cards: list[str] = []           # cards this run registered at the bank's counter
         self.config_restore: dict = {}       # the served platform's config this run changed, to put back
+        # -v: every HTTP exchange behind a step, printed under it; -vv: with the bodies
+        self.exchanges = exchanges.Recorder(bodies=verbose > 1) if verbose > 0 else None
+        if self.exchanges is not None:
+            self.exchanges.attach(self.http)
+            if sandbox is not None:  # in process, the apps' own calls can be watched too
+                self.exchanges.attach(sandbox.dispatcher.session, via="bank → platform")
+                if sandbox.platform_ctx is not None:
+                    self.exchanges.attach(sandbox.platform_ctx.bank.session, via="platform → bank")
 
     # -- http -------------------------------------------------------------
     @staticmethod
@@ -136,6 +145,7 @@ class Runner:
         except (served.Refusal, StepError, requests.RequestException) as exc:
             result.error = f"{self.s.path}: cannot run on these servers: {exc}"
             self.echo(f"  ✗ {result.error}")
+            self._echo_exchanges()
             return result
         try:
             self._setup()
@@ -143,7 +153,9 @@ class Runner:
             undone = self._undo_setup()
             result.error = f"{self.s.path}: setting up actors failed: {exc}" + (f" ({undone})" if undone else "")
             self.echo(f"  ✗ {result.error}")
+            self._echo_exchanges()
             return result
+        self._echo_exchanges("  setup:")
         total = len(self.s.steps)
         for step in self.s.steps:
             t0 = time.perf_counter()
@@ -161,6 +173,7 @@ class Runner:
             mark = "✓" if ok else "✗"
             self.echo(f"  {step.number:>3}/{total} {mark} {step.name}{(': ' + detail) if detail else ''}"
                       + ("" if ok else f"  [{step.where(self.s.path)}]"))
+            self._echo_exchanges()
             if not ok and not self.keep_going:
                 break
         result.seconds = time.perf_counter() - started
@@ -270,6 +283,15 @@ class Runner:
                 if user["cardNumber"] in cards:
                     self.users[cards[user["cardNumber"]]] = user["userNo"]
         return set(self.users.values())
+    def _echo_exchanges(self, heading: str = "") -> None:
+        if self.exchanges is None:
+            return
+        seen = self.exchanges.take()
+        if seen and heading:
+            self.echo(heading)
+        for exchange in seen:
+            for line in exchange.lines():
+                self.echo(line)
 
     def _setup(self) -> None:
         if self.external:
@@ -813,26 +835,30 @@ def _code_for(message: str) -> str:
 def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: Optional[str] = None,
              keep: Optional[Path] = None, echo: Callable[[str], None] = print, keep_going: bool = False,
              after: Optional[Callable[[Runner], None]] = None, sim_token: Optional[str] = None,
-             variables: Optional[dict] = None, platforms: Optional[list[dict]] = None) -> RunResult:
+             variables: Optional[dict] = None, platforms: Optional[list[dict]] = None,
+             verbose: int = 0) -> RunResult:
     """Validate and run one scenario file; servers start in process unless URLs are given.
 
     With ``platform: external`` only the bank starts (or ``bank_url`` is used), and nothing calls the
     built-in platform; ``platforms`` (bank config entries) are the platforms the in-process bank trusts.
 
-    ``after(runner)`` is called once the steps ran, while the servers still run.
+    ``after(runner)`` is called once the steps ran, while the servers still run. ``verbose`` 1 prints
+    every HTTP exchange under its step, 2 also their bodies.
     """
     scenario = spec.load(path, variables=variables)
     echo(f"▶ {scenario.name}  ({path})")
     if scenario.platform == "external" and bank_url:
         runner = Runner(scenario, bank_url=bank_url, platform_url=platform_url or "", echo=echo,
-                        keep_going=keep_going, run_tag=random.SystemRandom().randrange(1, 10**6), sim_token=sim_token)
+                        keep_going=keep_going, run_tag=random.SystemRandom().randrange(1, 10**6), sim_token=sim_token,
+                        verbose=verbose)
         result = runner.run()
         if after:
             after(runner)
         return _finish(result, echo)
     if bank_url and platform_url:
         runner = Runner(scenario, bank_url=bank_url, platform_url=platform_url, echo=echo, keep_going=keep_going,
-                        run_tag=random.SystemRandom().randrange(1, 10**6), sim_token=sim_token)
+                        run_tag=random.SystemRandom().randrange(1, 10**6), sim_token=sim_token,
+                        verbose=verbose)
         result = runner.run()
         if after:
             after(runner)
@@ -853,7 +879,7 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
                  profile=scenario.profile, with_platform=not external, platforms=platforms,
                  start=scenario.start or served.DEFAULT_START) as sb:
         runner = Runner(scenario, bank_url=sb.bank_url, platform_url=(platform_url or "") if external
-                        else sb.platform_url, sandbox=sb, echo=echo, keep_going=keep_going)
+                        else sb.platform_url, sandbox=sb, echo=echo, keep_going=keep_going, verbose=verbose)
         result = runner.run()
         if after:
             after(runner)

@@ -4,7 +4,7 @@ Every command and group has help (found by walking the click tree, so a new
 command is covered without touching this file), every inspection command's
 ``--json`` parses against a live bank and, for the read-only ones, offline on
 its database file, errors are one line with a non-zero exit and no traceback,
-``scenario run`` exits 0 or 1, and the demo reports a clean verdict.
+``scenario run`` exits 0, 1 or 2, and the demo reports a clean verdict.
 """
 from __future__ import annotations
 
@@ -361,7 +361,7 @@ def test_scenario_run_json_reports_each_file_and_exits_one_if_any_failed(tmp_pat
 def test_scenario_run_refuses_an_invalid_file_before_running_it(tmp_path):
     path = scenario_file(tmp_path, TINY.replace("open_account: ivy", "open_account: zed"), "invalid.yaml")
     result = invoke("scenario", "run", path)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # issue 12: an invalid file exits 2 (it was 1)
     assert f"{path}: step 2 (open_account, line 8): unknown actor 'zed'" in result.stderr
     assert "▶" not in result.stdout
 
@@ -391,7 +391,7 @@ def test_scenario_validate_checks_files_without_running_them(tmp_path):
     bad = scenario_file(tmp_path, TINY.replace('"1200.00"}', '"12.001"}'), "bad.yaml")
     assert invoke("scenario", "validate", good).exit_code == 0
     result = invoke("scenario", "validate", good, bad)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # issue 12: an invalid file exits 2 (it was 1)
     assert result.stdout.startswith(f"✓ {good}: tiny (7 steps, 2 actors)")
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"✗ {bad}: step 6 (tender, line 12): bad amount '12.001' for amount")

@@ -241,10 +241,17 @@ def plans_view(ctx: PlatformContext, project_no: str) -> list[dict]:
         out.append({"period": plan.period, "dueDate": plan.due_date, "principal": format_fen(plan.principal),
                     "interest": format_fen(plan.interest), "platformFee": format_fen(plan.platform_fee),
                     "amount": format_fen(plan.amount), "status": plan.status,
-                    "receivables": [{"userNo": s.user_no, "principal": format_fen(s.principal),
-                                     "interest": format_fen(s.interest), "commission": format_fen(s.commission),
-                                     "status": s.status} for s in plans.receivables(conn, plan.id)]})
+                    "receivables": [receivable_view(s) for s in plans.receivables(conn, plan.id)]})
     return out
+
+
+def receivable_view(s: plans.Receivable) -> dict:
+    """An investor's share of a period: ``interest`` is what reaches the investor, ``commission`` the
+    platform's fee taken from the share's ``grossInterest``; ``net`` (principal + interest) is the payout."""
+    return {"userNo": s.user_no, "tenderRequestNo": s.tender_request_no, "principal": format_fen(s.principal),
+            "interest": format_fen(s.interest), "commission": format_fen(s.commission),
+            "grossInterest": format_fen(s.interest + s.commission), "net": format_fen(s.principal + s.interest),
+            "status": s.status}
 
 
 def project_view(ctx: PlatformContext, project_no: str, detail: bool = False) -> dict:
