@@ -117,7 +117,8 @@ def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
         register_platform(ctx, platform, text)
     ctx.refresh_platforms()  # the configured ones and any registered at run time before a restart
 
-    dispatcher = Dispatcher(ctx, schedule=tuple(cfg["NOTIFY_SCHEDULE"]), timeout=float(cfg["NOTIFY_TIMEOUT"]))
+    dispatcher = Dispatcher(ctx, schedule=tuple(cfg["NOTIFY_SCHEDULE"]), timeout=float(cfg["NOTIFY_TIMEOUT"]),
+                            pass_lock=None if cfg["DATABASE"] == ":memory:" else str(cfg["DATABASE"]) + ".pass.lock")
     app.extensions["wanxin.bank"] = ctx
     app.extensions["wanxin.dispatcher"] = dispatcher
     errors.install(app)

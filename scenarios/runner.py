@@ -8,6 +8,7 @@ elsewhere (actors then get run-unique identities so a rerun does not collide).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import random
 import time
@@ -19,9 +20,9 @@ import requests
 
 from bank_depository.client import SimClient, SimError
 from bank_depository.domain.identity import sample_identity
-from bank_depository.protocol import codes, gateway_user
+from bank_depository.protocol import clockrange, codes, gateway_user
 
-from . import exchanges, spec, templating
+from . import exchanges, served, spec, templating
 from .harness import GatewayError, Sandbox, UserAgent
 
 
@@ -104,6 +105,9 @@ class Runner:
         self.platform_no = scenario.platform_no or ""
         self.run_token = f"r{scenario.seed or 0}x{self.tag}"
         self.notification_floor = 0          # notifications with a higher id were queued during this run
+        self.fault_ids: list[int] = []       # fault rules this run added: removed at its end
+        self.cards: list[str] = []           # cards this run registered at the bank's counter
+        self.config_restore: dict = {}       # the served platform's config this run changed, to put back
         # -v: every HTTP exchange behind a step, printed under it; -vv: with the bodies
         self.exchanges = exchanges.Recorder(bodies=verbose > 1) if verbose > 0 else None
         if self.exchanges is not None:
@@ -132,9 +136,23 @@ class Runner:
         result = RunResult(self.s.path, self.s.name)
         started = time.perf_counter()
         try:
+            return self._run(result, started)
+        finally:
+            self._clean_up()
+
+    def _run(self, result: RunResult, started: float) -> RunResult:
+        try:
+            self._prepare()
+        except (served.Refusal, StepError, requests.RequestException) as exc:
+            result.error = f"{self.s.path}: cannot run on these servers: {exc}"
+            self.echo(f"  ✗ {result.error}")
+            self._echo_exchanges()
+            return result
+        try:
             self._setup()
         except (StepError, requests.RequestException) as exc:
-            result.error = f"{self.s.path}: setting up actors failed: {exc}"
+            undone = self._undo_setup()
+            result.error = f"{self.s.path}: setting up actors failed: {exc}" + (f" ({undone})" if undone else "")
             self.echo(f"  ✗ {result.error}")
             self._echo_exchanges()
             return result
@@ -163,6 +181,110 @@ class Runner:
         result.seconds = time.perf_counter() - started
         return result
 
+    # -- served mode: reproduce, and leave nothing behind ------------------
+    def _prepare(self) -> None:
+        """On servers started elsewhere, before anything is created: the scenario's config and clocks."""
+        if self.sandbox is not None:
+            return
+        if not self.external:
+            self._apply_config()
+        self._set_clocks()
+
+    def _apply_config(self) -> None:
+        try:
+            shown = self.platform("GET", "/sim/config")["config"]
+        except StepError as exc:
+            raise served.Refusal(f"the platform cannot take the scenario's config (GET /sim/config: {exc.message});"
+                                 f" {served.describe(served.config_differences({}, self.s.config))}") from None
+        differences = served.config_differences(shown, self.s.config)
+        if not differences:
+            return
+        change = {served.WIRE_CONFIG[k]: want for k, (_have, want) in differences.items()}
+        try:
+            self.platform("POST", "/sim/config", json=change)
+        except StepError as exc:
+            raise served.Refusal(f"the platform refused the scenario's config ({exc.message}):"
+                                 f" {served.describe(differences)}") from None
+        self.config_restore = {served.WIRE_CONFIG[k]: have for k, (have, _want) in differences.items()}
+        self.echo(f"  config applied to the served platform: {served.describe(differences)}")
+
+    def _set_clocks(self) -> None:
+        """``start:``, or (for a scenario that moves the clock) the next date with the scenario's calendar."""
+        days = served.days_moved(self.s.steps)
+        if self.s.start is None and days is None:
+            return
+        clocks = {"bank": self.bank_client} if self.external else {"bank": self.bank_client,
+                                                                   "platform": self.platform_client}
+        now = {side: dt.datetime.fromisoformat(self._call(c, "GET", "/sim/clock")["now"])
+               for side, c in clocks.items()}
+        ahead = max(now, key=lambda side: now[side])
+        start = served.start_of(self.s)
+        if self.s.start is None:
+            target = served.calendar_start(start, now[ahead], days or 0)
+            if target is None:
+                raise served.Refusal(f"the {ahead}'s clock is at {now[ahead].isoformat()}: no later date has the"
+                                     f" calendar of {start.date()} for {days} day(s) before"
+                                     f" {clockrange.LATEST.date()}; give start: or reset both servers")
+        else:
+            target = start
+            if target < now[ahead]:
+                raise served.Refusal(f"start: {target.isoformat()} is before the {ahead}'s clock"
+                                     f" ({now[ahead].isoformat()}) and a served clock never goes back (data is"
+                                     f" written at that time); leave start: out to run at the next date with the"
+                                     f" same calendar, or reset both servers")
+        for side, client in clocks.items():
+            try:
+                self._call(client, "POST", "/sim/clock", json={"set": target.isoformat()})
+            except StepError as exc:
+                raise served.Refusal(f"the {side} refused to set its clock to {target.isoformat()}:"
+                                     f" {exc.message}") from None
+        if target != start:
+            self.echo(f"  clocks set to {target.isoformat()} (the calendar of {start.date()})")
+
+    def _undo_setup(self) -> str:
+        """After a failed setup: remove the platform users and bank cards it created; what could not be."""
+        left = []
+        for actor, user_no in list(self.users.items()) if not self.external else []:
+            try:
+                self.platform("DELETE", f"/api/users/{user_no}")
+                del self.users[actor]
+            except (StepError, requests.RequestException) as exc:
+                left.append(f"platform user {user_no}: {exc}")
+        for card in list(self.cards):
+            try:
+                self.bank("DELETE", f"/sim/bank-cards/{card}")
+                self.cards.remove(card)
+            except (StepError, requests.RequestException) as exc:
+                left.append(f"card {card}: {exc}")
+        return ("left behind: " + "; ".join(left)) if left else ""
+
+    def _clean_up(self) -> None:
+        """Pass or fail: remove the fault rules this run added and put the served config back."""
+        for rule_id in list(self.fault_ids):
+            try:
+                self.bank("DELETE", f"/sim/faults/{rule_id}")
+            except StepError as exc:
+                if exc.code != codes.NOT_FOUND:
+                    self.echo(f"  ! could not remove fault rule {rule_id}: {exc.message}")
+            except requests.RequestException as exc:
+                self.echo(f"  ! could not remove fault rule {rule_id}: {type(exc).__name__}")
+            self.fault_ids.remove(rule_id)
+        if self.config_restore:
+            try:
+                self.platform("POST", "/sim/config", json=self.config_restore)
+                self.config_restore = {}
+            except (StepError, requests.RequestException) as exc:
+                self.echo(f"  ! could not put the platform's config back ({self.config_restore}): {exc}")
+
+    def _own_user_nos(self) -> set[str]:
+        """The userNos of this run's actors that have an account (external: found by their cards)."""
+        if self.external and len(self.users) < len(self.s.actors):
+            cards = {identity(a.index, self.tag)["cardNumber"]: a.name for a in self.s.actors.values()}
+            params = {"platformNo": self.platform_no} if self.platform_no else None
+            for user in self.bank("GET", "/sim/accounts", params=params)["users"]:
+                if user["cardNumber"] in cards:
+                    self.users[cards[user["cardNumber"]]] = user["userNo"]
+        return set(self.users.values())
     def _echo_exchanges(self, heading: str = "") -> None:
         if self.exchanges is None:
             return
@@ -180,6 +302,7 @@ class Runner:
             who = identity(actor.index, self.tag)
             card = {"fullname": f"测试{actor.name}", **who, "bankCode": "ICBC", "balance": actor.card_balance}
             self.bank("POST", "/sim/bank-cards", json=card)
+            self.cards.append(card["cardNumber"])
             if self.external:
                 continue  # a bank customer: the platform under test opens the account itself
             username = actor.name if not self.tag else f"{actor.name}-{self.tag}"
@@ -413,10 +536,21 @@ class Runner:
         if isinstance(rule.get("userNo"), str) and rule["userNo"] in self.s.actors:
             rule["userNo"] = self._user_no(rule["userNo"])
         made = self.bank("POST", "/sim/faults", json=rule)
+        self.fault_ids.append(int(made["id"]))
         return f"rule {made['id']} {made['action']}"
 
     def step_clear_faults(self, _arg) -> str:
-        return f"cleared {self.bank('DELETE', '/sim/faults')['cleared']}"
+        """The rules this run added (on a shared bank, other runs' rules stay)."""
+        cleared = 0
+        for rule_id in list(self.fault_ids):
+            try:
+                self.bank("DELETE", f"/sim/faults/{rule_id}")
+                cleared += 1
+            except StepError as exc:
+                if exc.code != codes.NOT_FOUND:
+                    raise
+            self.fault_ids.remove(rule_id)
+        return f"cleared {cleared}"
 
     def step_list_claim(self, arg: dict) -> str:
         body = {"userNo": self.users[arg["user"]], "projectNo": self.projects[arg["project"]],
@@ -478,6 +612,9 @@ class Runner:
     def step_expect_notifications(self, arg: dict) -> str:
         params = {"platformNo": self.platform_no} if self.platform_no else None
         notes = self.bank("GET", "/sim/notifications", params=params)
+        if self.sandbox is None:  # on a shared bank, only this run's notifications count
+            own = self._own_user_nos()
+            notes = [n for n in notes if isinstance(n.get("payload"), dict) and n["payload"].get("userNo") in own]
         if "service" in arg:
             notes = [n for n in notes if n["serviceName"] == arg["service"]]
         if "user" in arg:
@@ -612,9 +749,14 @@ class Runner:
         return f"{fields['serviceName']} {outcome} → code {done['code']}"
 
     def _state(self) -> tuple:
+        """This run's actors' accounts, cards and holds (in process also the platform's fee account)."""
+        own, cards = self._own_user_nos(), set(self.cards)
         accounts = self.bank("GET", "/sim/accounts")
-        holds = self.bank("GET", "/sim/holds")
-        return (json.dumps(accounts, sort_keys=True), json.dumps(holds, sort_keys=True))
+        holds = [h for h in self.bank("GET", "/sim/holds") if h["userNo"] in own]
+        mine = {"users": [u for u in accounts["users"] if u["userNo"] in own],
+                "cards": [c for c in accounts["cards"] if c["cardNumber"] in cards],
+                "platformAccounts": accounts["platformAccounts"] if self.sandbox is not None else []}
+        return (json.dumps(mine, sort_keys=True), json.dumps(holds, sort_keys=True))
 
     def step_expect_reconciled(self, arg) -> str:
         if arg is False:
@@ -625,7 +767,7 @@ class Runner:
         for day in days:
             report = self.platform("POST", "/api/reconciliations",
                                    json={"date": day, "autoResolve": auto, "checkBalances": day == days[-1]})
-            found += [(b["kind"], b.get("userNo", "")) for b in report["breaks"]]
+            found += [(b["kind"], b.get("userNo", "")) for b in report["breaks"] if self._concerns_run(b)]
         if arg is True:
             if found:
                 raise StepFailure(f"expected no breaks on {', '.join(days)}, found {self._names(found)}")
@@ -643,6 +785,22 @@ class Runner:
             raise StepFailure(f"expected breaks {self._names([(k, u or '') for k, u in expected])},"
                               f" found {self._names(found)}")
         return f"{len(days)} day(s), breaks as expected: {self._names(found)}"
+
+    def _concerns_run(self, brk: dict) -> bool:
+        """A break about this run's users or requests (a shared platform reconciles everyone's day);
+        one about the file as a whole concerns every run. In process every break is the run's."""
+        if self.sandbox is not None:
+            return True
+        own = self._own_user_nos()
+        if brk.get("userNo"):
+            return brk["userNo"] in own
+        if not brk.get("requestNo"):
+            return True
+        try:
+            rows = self.bank("GET", f"/sim/requests/{brk['requestNo']}")
+        except StepError:
+            return False
+        return any(isinstance(r.get("payload"), dict) and r["payload"].get("userNo") in own for r in rows)
 
     def _names(self, items) -> str:
         names = {v: k for k, v in self.users.items()}
@@ -795,7 +953,8 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
     if platforms and not external:
         raise spec.ScenarioError(f"{path}: --platform is for a scenario with platform: external")
     with Sandbox(workdir, platform_config=config, seed=scenario.seed if scenario.seed is not None else 0,
-                 profile=scenario.profile, with_platform=not external, platforms=platforms) as sb:
+                 profile=scenario.profile, with_platform=not external, platforms=platforms,
+                 start=scenario.start or served.DEFAULT_START) as sb:
         runner = Runner(scenario, bank_url=sb.bank_url, platform_url=(platform_url or "") if external
                         else sb.platform_url, sandbox=sb, echo=echo, keep_going=keep_going, verbose=verbose)
         result = runner.run()

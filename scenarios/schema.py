@@ -102,6 +102,9 @@ def schema() -> dict:
             "name": {"type": "string", "minLength": 1}, "description": TEXT, "seed": {"type": "integer"},
             "profile": {"enum": list(spec.PROFILES)}, "platform": {"enum": list(spec.PLATFORMS)},
             "platform_no": {"type": "string", "minLength": 1}, "vars": {"type": "object"},
+            "start": {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].+)?$",
+                      "description": "where the clocks stand when the run begins: a date (09:00 China time)"
+                                     " or an ISO date-time"},
             "config": config, "actors": {"type": "object", "additionalProperties": actor},
             "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
         },

@@ -8,6 +8,7 @@ its line, before a single request is sent.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -16,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import yaml
 
-from bank_depository.protocol import profiles, services
+from bank_depository.protocol import clockrange, profiles, services
 from p2p_platform.domain import states
 from p2p_platform.services.reconcile import KINDS as BREAK_KINDS
 from bank_depository.protocol.money import AmountError, parse_yuan
@@ -81,6 +82,8 @@ class Scenario:
     #: ``builtin`` (the reference platform runs beside the bank) or ``external`` (only the bank).
     platform: str = "builtin"
     platform_no: Optional[str] = None
+    #: ``start:``: where the clocks of bank and platform stand when the run begins (ISO, +08:00), or None.
+    start: Optional[str] = None
 
     def members(self, name: str) -> list[str]:
         """An actor name, or every member of an actor group."""
@@ -97,6 +100,8 @@ def load(path: str | Path, variables: Optional[dict] = None) -> Scenario:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    except ValueError as exc:  # a date YAML reads but the calendar lacks (start: 2026-02-30)
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     return parse(data, path, root, variables=variables)
 
@@ -119,7 +124,38 @@ def _amount(value: Any, where: str, what: str, allow_zero: bool = False) -> None
         raise ScenarioError(f"{where}: bad amount {value!r} for {what}: {exc.reason}") from None
 
 
-TOP_KEYS = {"name", "seed", "config", "actors", "steps", "description", "profile", "vars", "platform", "platform_no"}
+TOP_KEYS = {"name", "seed", "config", "actors", "steps", "description", "profile", "vars", "platform", "platform_no",
+            "start"}
+#: A ``start:`` given as a date alone begins at this time of day (China time), as the default start does.
+START_TIME = dt.time(9, 0)
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def parse_start(value: Any) -> str:
+    """``start:`` (a YAML date or date-time, or their ISO text) as an ISO instant in China time;
+    ValueError saying why not."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = dt.date.fromisoformat(text) if len(text) == 10 else dt.datetime.fromisoformat(
+                text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"start must be a date (2026-01-05) or a date-time (2026-01-05T09:00:00+08:00),"
+                             f" got {value!r}") from None
+    if isinstance(value, dt.datetime):
+        instant = value if value.tzinfo else value.replace(tzinfo=CST)
+    elif isinstance(value, dt.date):
+        instant = dt.datetime.combine(value, START_TIME, tzinfo=CST)
+    else:
+        raise ValueError(f"start must be a date (2026-01-05) or a date-time, got {value!r}")
+    try:
+        instant = instant.astimezone(CST)
+    except OverflowError:
+        raise ValueError(f"start {value} is outside the calendar") from None
+    problem = clockrange.problem(instant)
+    if problem:
+        raise ValueError(f"start: {problem}")
+    return instant.isoformat()
 PLATFORMS = ("builtin", "external")
 
 
@@ -171,12 +207,18 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None, *, variables: O
     if platform_no is not None and (not isinstance(platform_no, str) or not platform_no):
         problems.append(f"{path}: platform_no must be text")
         platform_no = None
+    start = None
+    if data.get("start") is not None:
+        try:
+            start = parse_start(data["start"])
+        except ValueError as exc:
+            problems.append(f"{path}: {exc}")
     try:
         actors, groups = _actors(data.get("actors"), path, allow_empty=platform == "external")
     except ScenarioError as exc:
         raise ScenarioError(problems + exc.problems) from None  # the steps name actors: nothing more to check
     scenario = Scenario(path, name.strip(), seed, config, actors, groups, profile=profile,
-                        variables=merged, platform=platform, platform_no=platform_no)
+                        variables=merged, platform=platform, platform_no=platform_no, start=start)
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError(problems + [f"{path}: steps must be a non-empty list"])

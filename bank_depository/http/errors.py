@@ -18,7 +18,8 @@ from ..protocol import codes, strictjson
 
 _HTTP_STATUS = {codes.NOT_FOUND: 404,
                 codes.USER_NOT_FOUND: 404, codes.TRANSACTION_NOT_FOUND: 404, codes.CARD_NOT_FOUND: 404,
-                codes.PROJECT_NOT_FOUND: 404, codes.CARD_EXISTS: 409}
+                codes.PROJECT_NOT_FOUND: 404, codes.CARD_EXISTS: 409,
+                codes.CARD_ALREADY_BOUND: 409}
 
 
 def error_json(code: str, message: str, status: int):

@@ -117,6 +117,11 @@ ROUTES: tuple[Route, ...] = (
           CARD, 201, CARD_BODY, {"fullname": "张三", "idNumber": "110105199003070017", "mobile": "13800000001",
                                  "cardNumber": "6222020000000001", "bankCode": "ICBC", "balance": "10000.00"},
           errors=(400, 409)),
+    Route("delete", "/sim/bank-cards/{card_number}", "Bank counter: remove a card no depository account is bound"
+          " to, with its counter entries (the ledger stays sound) and a customer left without cards; 409 when"
+          " an account is bound to it.",
+          {"type": "object", "properties": {"cardNumber": {"type": "string"}, "removed": {"type": "object"}}},
+          errors=(404, 409)),
     Route("post", "/sim/bank-cards/{card_number}/deposit", "Bank counter: cash in onto a card.",
           {"type": "object", "properties": {"cardNumber": {"type": "string"}, "amount": YUAN, "balance": YUAN}},
           body={"type": "object", "required": ["amount"], "properties": {"amount": YUAN}},

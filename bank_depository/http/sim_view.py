@@ -53,6 +53,11 @@ def register_card():
     return jsonify(counter.register_card(_ctx(), _body())), 201
 
 
+@bp.delete("/bank-cards/<card_number>")
+def remove_card(card_number: str):
+    return jsonify(counter.remove_card(_ctx(), card_number))
+
+
 @bp.post("/bank-cards/<card_number>/deposit")
 def deposit(card_number: str):
     return jsonify(counter.deposit(_ctx(), card_number, _body()))

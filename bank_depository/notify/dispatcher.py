@@ -2,13 +2,18 @@
 
 Each due row is first leased (its next attempt pushed forward) in a short
 transaction, then sent with no database lock held, then its attempt and new
-state recorded in another short transaction. Only the plain body ``OK``
+state recorded in another short transaction. Passes of every dispatcher on
+the same database (the background thread of each worker, ``POST
+/sim/notifications/dispatch``) run one at a time under a file lock
+(``pass_lock``), so a caller that runs until idle sees every row another pass
+had leased finished, not merely hidden by its lease. Only the plain body ``OK``
 acknowledges. Failures are retried on a schedule measured on the bank's
 clock; after the last attempt the row is dead-lettered. Delivery is at least
 once: the platform must deduplicate by requestNo.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -44,8 +49,9 @@ class Attempt:
 
 class Dispatcher:
     def __init__(self, ctx: BankContext, *, session: Optional[requests.Session] = None,
-                 schedule: tuple = DEFAULT_SCHEDULE, timeout: float = 5.0):
+                 schedule: tuple = DEFAULT_SCHEDULE, timeout: float = 5.0, pass_lock: Optional[str] = None):
         self.ctx = ctx
+        self.pass_lock = pass_lock
         self.session = session or requests.Session()
         self.schedule = tuple(schedule)
         self.max_attempts = len(self.schedule) + 1
@@ -89,12 +95,24 @@ class Dispatcher:
     def run_until_idle(self, max_rounds: int = 100) -> list[Attempt]:
         """Run passes until nothing is due now (what a scenario's `deliver_notifications` does)."""
         done: list[Attempt] = []
-        for _ in range(max_rounds):
-            made = self.run_once()
-            if not made and not self._due_count():
-                break
-            done += made
+        with self._one_pass_at_a_time():
+            for _ in range(max_rounds):
+                made = self.run_once()
+                if not made and not self._due_count():
+                    break
+                done += made
         return done
+
+    @contextlib.contextmanager
+    def _one_pass_at_a_time(self):
+        """Hold ``pass_lock`` (blocking: a pass ends, every delivery has a timeout); no-op without one."""
+        if not self.pass_lock:
+            yield
+            return
+        import fcntl
+        with open(self.pass_lock, "a+") as handle:  # closing releases the lock
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     # -- background -------------------------------------------------------
     def start(self, interval: float = 0.5, lock_path: Optional[str] = None) -> None:
@@ -112,7 +130,8 @@ class Dispatcher:
                     if lock_file is None:
                         continue
                 try:
-                    self.run_once()
+                    with self._one_pass_at_a_time():
+                        self.run_once()
                 except Exception:  # keep the dispatcher alive; the row stays due
                     log.exception("notification pass failed")
             if lock_file is not None:

@@ -12,7 +12,7 @@ from ..domain.errors import BankError, param_error
 from ..domain.fields import Payload
 from ..protocol import codes
 from ..protocol.money import format_fen
-from ..storage import db, ledger as ledger_sql, repo
+from ..storage import db, ledger as ledger_sql, repo, reset as reset_sql
 from .context import BankContext
 from .tx import Tx
 
@@ -72,3 +72,20 @@ def deposit(ctx: BankContext, card_number: str, data: dict) -> dict:
         tx.post(tx.entry(memo="counter deposit").move(ledger.FUNDING, ledger.card(card_number), amount))
         balance = ledger_sql.balance(conn, ledger.card(card_number))
     return {"cardNumber": card_number, "amount": format_fen(amount), "balance": format_fen(balance)}
+
+
+def remove_card(ctx: BankContext, card_number: str) -> dict:
+    """``DELETE /sim/bank-cards/<card>``: undo a counter registration (a scenario's failed setup).
+
+    Only a card no depository account is bound to: its counter entries go whole (each summed to zero, so
+    the ledger stays sound), then the card, its account and a customer left without cards."""
+    conn = ctx.conn()
+    with db.transaction(conn):
+        if repo.card(conn, card_number) is None:
+            raise BankError(codes.CARD_NOT_FOUND, f"no card {card_number}")
+        bound = conn.execute("SELECT platform_no, user_no FROM users WHERE card_number = ?", (card_number,)).fetchone()
+        if bound is not None:
+            raise BankError(codes.CARD_ALREADY_BOUND, f"card {card_number} is bound to {bound['user_no']} of"
+                            f" {bound['platform_no']}: reset that platform to remove it")
+        removed = reset_sql.card(conn, card_number)
+    return {"cardNumber": card_number, "removed": {k: v for k, v in removed.items() if v}}

@@ -76,6 +76,31 @@ def platform(conn: sqlite3.Connection, platform_no: str) -> dict[str, int]:
             conn.execute(f"DELETE FROM temp.{temp}")
 
 
+def card(conn: sqlite3.Connection, card_number: str) -> dict[str, int]:
+    """Inside the caller's transaction: a card no account is bound to, with its counter entries (they
+    touch only the card and the funding account), its ledger account and a customer left without cards."""
+    row = conn.execute("SELECT account_id, customer_id FROM bank_cards WHERE card_number = ?",
+                       (card_number,)).fetchone()
+    if row is None:
+        return {}
+    account_id, customer_id = row[0], row[1]
+    entries = [r[0] for r in conn.execute("SELECT DISTINCT entry_id FROM postings WHERE account_id = ?",
+                                          (account_id,))]
+    touched = {r[0] for e in entries for r in conn.execute(
+        "SELECT account_id FROM postings WHERE entry_id = ?", (e,))} - {account_id}
+    out = {"postings": 0, "entries": 0}
+    for e in entries:
+        out["postings"] += conn.execute("DELETE FROM postings WHERE entry_id = ?", (e,)).rowcount
+        out["entries"] += conn.execute("DELETE FROM entries WHERE id = ?", (e,)).rowcount
+    conn.executemany("UPDATE accounts SET balance = (SELECT COALESCE(SUM(amount), 0) FROM postings"
+                     " WHERE account_id = accounts.id) WHERE id = ?", [(i,) for i in touched])
+    out["bank_cards"] = conn.execute("DELETE FROM bank_cards WHERE card_number = ?", (card_number,)).rowcount
+    out["bank_customers"] = conn.execute("DELETE FROM bank_customers WHERE id = ? AND id NOT IN"
+                                         " (SELECT customer_id FROM bank_cards)", (customer_id,)).rowcount
+    out["accounts"] = conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount
+    return out
+
+
 def _notifications(conn: sqlite3.Connection, platform_no: Optional[str]) -> int:
     conn.execute("DELETE FROM notification_attempts WHERE notification_id IN"
                  " (SELECT id FROM notifications WHERE platform_no = ?)", (platform_no,))

@@ -9,7 +9,7 @@ from bank_depository.protocol import operator, strictjson
 
 from ..clock import parse
 from ..domain.errors import PlatformError, bad
-from ..services import agent, claims, consumer, daily, lending, projects, reconcile, recovery, repayment
+from ..services import agent, claims, consumer, daily, lending, projects, reconcile, recovery, repayment, tunables
 
 bp = Blueprint("api", __name__)
 
@@ -62,6 +62,11 @@ def list_users():
 @bp.get("/api/users/<user_no>")
 def show_user(user_no: str):
     return jsonify(consumer.user_view(_ctx(), user_no))
+
+
+@bp.delete("/api/users/<user_no>")
+def delete_user(user_no: str):
+    return jsonify(consumer.delete_user(_ctx(), user_no))
 
 
 @bp.post("/api/users/<user_no>/open-account")
@@ -242,6 +247,16 @@ def clock_move():
     else:
         raise bad("give advance_seconds or set")
     return jsonify({"now": now.isoformat(timespec="microseconds")})
+
+
+@bp.get("/sim/config")
+def config_show():
+    return jsonify(tunables.show(_ctx()))
+
+
+@bp.post("/sim/config")
+def config_change():
+    return jsonify(tunables.update(_ctx(), _body()))
 
 
 def install_errors(app) -> None:

@@ -21,7 +21,7 @@ from ..domain.states import PaymentStatus, RecordStatus, UserStatus
 from ..storage import payments, records, users
 from ..storage.records import Record
 from ..storage.users import User
-from . import agent
+from . import agent, tunables
 from .context import PlatformContext
 from .registry import Handler, OutcomeRegistry
 
@@ -61,6 +61,20 @@ def register(ctx: PlatformContext, data: dict) -> dict:
                      str(data["idNumber"]).strip().upper(), str(data["mobile"]).strip(),
                      str(data["cardNumber"]).strip(), ctx.now_iso())
     return user_view(ctx, user_no, with_bank=False)
+
+
+def delete_user(ctx: PlatformContext, user_no: str) -> dict:
+    """``DELETE /api/users/<userNo>``: undo a registration that never reached the bank (a scenario's failed
+    setup); a user who asked the bank for anything stays, as the records must."""
+    with ctx.store.write() as conn:
+        u = users.get(conn, user_no)
+        if u is None or u.user_no != user_no:
+            raise not_found(f"user {user_no}")
+        if u.status != UserStatus.NEW or records.any_for_user(conn, user_no):
+            raise PlatformError("USER_IN_USE", f"{u.username} is {u.status} and has depository records:"
+                                " only a user who never reached the bank can be deleted", 409)
+        users.delete(conn, user_no)
+    return {"userNo": user_no, "deleted": True}
 
 
 def open_account(ctx: PlatformContext, user_no: str) -> GatewayRequest:
@@ -103,7 +117,7 @@ def recharge(ctx: PlatformContext, user_no: str, amount_text) -> GatewayRequest:
 def withdraw(ctx: PlatformContext, user_no: str, amount_text) -> GatewayRequest:
     u = _open_user(ctx, user_no)
     amount = money(amount_text)
-    commission = ctx.settings.withdraw_commission
+    commission = tunables.current(ctx).withdraw_commission
     if commission >= amount:
         raise bad(f"a withdrawal must exceed the fee of {format_fen(commission)}")
     available = bank_balances(ctx, u.user_no)["available"]

@@ -23,7 +23,7 @@ from ..domain.states import ProjectStatus as PS, TenderStatus as TS, UserStatus 
 from ..storage import plans, projects, tenders
 from ..storage.projects import Project
 from ..storage.records import Record
-from . import agent, bank_step, consumer
+from . import agent, bank_step, consumer, tunables
 from .context import PlatformContext
 from .registry import OutcomeRegistry
 
@@ -63,7 +63,7 @@ def create_project(ctx: PlatformContext, data: dict) -> dict:
     except (InvalidOperation, ValueError, TypeError, OverflowError):
         raise bad("annualRate must be a decimal and periods a whole number") from None
     method = str(data.get("method", "equal_installment"))
-    s = ctx.settings
+    s = tunables.current(ctx)
     try:
         rules.investor_rate(rate, s.borrower_commission_rate, s.investor_commission_rate)
         schedule.schedule(amount, rate, periods, method)
@@ -118,7 +118,7 @@ def tender(ctx: PlatformContext, project_no: str, user_no: str, amount_text) -> 
         assert current is not None
         _status(current, PS.COLLECTING)
         problem = rules.tender_problem(amount, current.amount - tenders.taken(conn, p.project_no),
-                                       ctx.settings.min_tender)
+                                       tunables.current(ctx, conn).min_tender)
         if problem:
             raise PlatformError(problem[0], problem[1], 409)
         agent.record(conn, ctx, svc.USER_AUTO_PRE_TRANSACTION, payload, object_type="TENDER",

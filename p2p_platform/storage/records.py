@@ -69,6 +69,10 @@ def note_attempt(conn: sqlite3.Connection, request_no: str, error: str) -> None:
                  (error, request_no))
 
 
+def any_for_user(conn: sqlite3.Connection, user_no: str) -> bool:
+    return conn.execute("SELECT 1 FROM depository_records WHERE user_no = ? LIMIT 1", (user_no,)).fetchone() is not None
+
+
 def unsynced(conn: sqlite3.Connection) -> list[Record]:
     """Every record whose outcome the platform does not know yet, oldest first."""
     return [typed(Record, r) for r in conn.execute(

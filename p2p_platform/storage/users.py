@@ -41,6 +41,10 @@ def insert(conn: sqlite3.Connection, user_no: str, username: str, role: str, ful
                  (user_no, username, role, fullname, id_number, mobile, card_number, created_at))
 
 
+def delete(conn: sqlite3.Connection, user_no: str) -> None:
+    conn.execute("DELETE FROM users WHERE user_no = ?", (user_no,))
+
+
 def start_opening(conn: sqlite3.Connection, user_no: str, request_no: str) -> None:
     conn.execute("UPDATE users SET status = ?, open_request_no = ? WHERE user_no = ?",
                  (UserStatus.OPENING.value, request_no, user_no))
