@@ -59,6 +59,13 @@ class _Sessions(SecureCookieSessionInterface):
             built = self._built = (secrets_now, super().get_signing_serializer(app))
         return built[1]
 
+    def save_session(self, app, session, response) -> None:
+        # An empty session nobody touched sets, deletes and varies nothing (Flask's own outcome),
+        # without first reading seven cookie settings from the config.
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
+
 
 def _hygiene(response):
     hygiene.apply(response.headers)
