@@ -6,6 +6,7 @@ import secrets
 from typing import Any, Optional
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from . import faults as faults_mod
 from .clock import Clock, PersistentClock, iso, parse_instant
@@ -45,6 +46,27 @@ DEFAULTS: dict[str, Any] = {
 PROFILES = profiles.NAMES
 
 
+class _Sessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions (the console's), with the signing serializer built once per
+    secret instead of on every request (each /service call opens an empty session)."""
+
+    _built: Optional[tuple[Any, Any]] = None
+
+    def get_signing_serializer(self, app):
+        secrets_now = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        built = self._built
+        if built is None or built[0] != secrets_now:
+            built = self._built = (secrets_now, super().get_signing_serializer(app))
+        return built[1]
+
+    def save_session(self, app, session, response) -> None:
+        # An empty session nobody touched sets, deletes and varies nothing (Flask's own outcome),
+        # without first reading seven cookie settings from the config.
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
+
+
 def _hygiene(response):
     hygiene.apply(response.headers)
     return response
@@ -53,6 +75,7 @@ def _hygiene(response):
 def create_app(config: Optional[dict] = None, *, clock: Optional[Clock] = None,
                faults: Optional[faults_mod.FaultBook] = None) -> Flask:
     app = Flask(__name__)
+    app.session_interface = _Sessions()
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     cfg = app.config

@@ -56,6 +56,7 @@ class _Record:
     fault_action: str = ""
     diagnosis: Optional[dict] = None
     logged: Optional[request_log.LogEntry] = None  # the row log_within already wrote
+    identified: bool = False  # who asked is known (verified or guessed); else _guess reads the raw envelope
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,10 @@ class Fault:
         return self.action == "lose_response"
 
 
+#: The fields of a record that say who asked (a guess from the raw envelope fills them first).
+_WHO = frozenset({"platform_no", "service", "request_no"})
+
+
 def _record() -> Optional[_Record]:
     return g.get("wanxin_edge")
 
@@ -83,6 +88,8 @@ def note(**values: Any) -> None:
     """Tell the log what this request was or what it was answered (unknown keys are a bug)."""
     rec = _record()
     if rec is not None:
+        if not rec.identified and not _WHO.isdisjoint(values):
+            _identify(rec)  # the raw envelope's guess first, then what the view knows replaces it
         for key, value in values.items():
             if not hasattr(rec, key):
                 raise AttributeError(key)
@@ -95,11 +102,15 @@ def authenticate(ctx, fields, *, context_routes: bool = False):
         signed, platform = pipeline.authenticate(ctx, fields, context_routes=context_routes)
     except envelope.EnvelopeError as exc:
         rec = _record()
+        if rec is not None:
+            _identify(rec)
         note(resp_code=exc.code, detail=exc.detail, diagnosis=exc.diagnosis,
              request_no=exc.request_no or (rec.request_no if rec else ""))
         raise
-    note(platform_no=platform.platform_no, service=signed.service_name,
-         request_no=envelope.request_no_of(signed.payload_text))
+    rec = _record()
+    if rec is not None:  # verified: no guess from the raw envelope is needed
+        rec.platform_no, rec.service = platform.platform_no, signed.service_name
+        rec.request_no, rec.identified = envelope.request_no_of(signed.payload_text), True
     return signed, platform
 
 
@@ -133,14 +144,21 @@ def _guess(rec: _Record) -> None:
             pass
 
 
+def _identify(rec: _Record) -> None:
+    """Fill who asked from the raw envelope, once, unless :func:`authenticate` already verified it
+    (a verified request needs no guess, so the guess runs only for a refusal or an unauthenticated view)."""
+    if rec.identified:
+        return
+    rec.identified = True
+    try:
+        _guess(rec)
+    except Exception:  # noqa: BLE001 - a guess for the log must never refuse a request
+        log.debug("cannot read the envelope for the log", exc_info=True)
+
+
 def _before() -> None:
     if request.endpoint in LOGGED:
-        rec = _Record(time.perf_counter())
-        g.wanxin_edge = rec
-        try:
-            _guess(rec)
-        except Exception:  # noqa: BLE001 - a guess for the log must never refuse a request
-            log.debug("cannot read the envelope for the log", exc_info=True)
+        g.wanxin_edge = _Record(time.perf_counter())
 
 
 def _resp_code(rec: _Record, response: Response) -> str:
@@ -158,6 +176,7 @@ def _resp_code(rec: _Record, response: Response) -> str:
 
 
 def _entry(rec: _Record, resp_code: str, http_status: int, at: str = "") -> request_log.LogEntry:
+    _identify(rec)
     return request_log.LogEntry(
         at=at or current_app.extensions["wanxin.bank"].now_iso(), endpoint=request.path,
         platform_no=rec.platform_no, service_name=rec.service, request_no=rec.request_no, resp_code=resp_code,

@@ -18,7 +18,9 @@ def json_response(body: str, status: int = 200) -> Response:
 def service():
     ctx = current_app.extensions["wanxin.bank"]
     try:
-        signed, platform = edge.authenticate(ctx, request.values)
+        # A plain dict of request.values (the same first value per name): the envelope's fields are
+        # read several times, and each read of a name missing from the query string raised inside werkzeug.
+        signed, platform = edge.authenticate(ctx, request.values.to_dict())
     except envelope.EnvelopeError as exc:
         return json_response(pipeline.refusal_body(ctx, exc))
     return run_direct(ctx, signed, platform)

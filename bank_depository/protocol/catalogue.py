@@ -59,9 +59,22 @@ class Service:
         return _find(self.request, name)
 
 
+#: id(field tuple) -> (the tuple, its fields by lower-case name): a payload's reads look a declared
+#: field up by name several times per request; the declarations are a few constant tuples.
+_INDEX: dict[int, tuple[tuple[Field, ...], dict[str, Field]]] = {}
+_INDEX_MAX = 512
+
+
 def _find(fields: tuple[Field, ...], name: str) -> Field | None:
-    lower = name.lower()
-    return next((f for f in fields if f.name.lower() == lower), None)
+    known = _INDEX.get(id(fields))
+    if known is None or known[0] is not fields:
+        by_name: dict[str, Field] = {}
+        for f in fields:
+            by_name.setdefault(f.name.lower(), f)  # the first declaration of a name wins, as before
+        if len(_INDEX) >= _INDEX_MAX:
+            _INDEX.clear()
+        known = _INDEX[id(fields)] = (fields, by_name)
+    return known[1].get(name.lower())
 
 
 def find(fields: tuple[Field, ...], path: list[str]) -> Field | None:

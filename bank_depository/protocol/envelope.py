@@ -143,7 +143,12 @@ class SignedRequest:
         return self.payload_text.encode("utf-8")
 
     def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = loads(self.payload_text)
+        """The payload's values (numbers exact), parsed once per request object (the edge, the
+        binding check and the handler all read it; nothing mutates it)."""
+        data: Optional[dict[str, Any]] = self.__dict__.get("_payload")
+        if data is None:
+            data = loads(self.payload_text)
+            object.__setattr__(self, "_payload", data)
         return data
 
     def fields(self) -> dict[str, str]:

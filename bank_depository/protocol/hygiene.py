@@ -29,10 +29,21 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
 
 
+_DEFAULT_CSP = csp()
+#: (lower-case name, name, value) of every hygiene header, in the order they are added.
+_HEADERS = tuple((name.lower(), name, value) for name, value in (
+    ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer"), ("X-Content-Type-Options", "nosniff"),
+    (CSP_HEADER, _DEFAULT_CSP)))
+
+
 def apply(headers: MutableMapping[str, str]) -> None:
-    """Set the hygiene headers on a response's headers (a page's own CSP is kept)."""
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    if CSP_HEADER not in headers:
-        headers[CSP_HEADER] = csp()
+    """Set the hygiene headers on a response's headers (a header already set, such as a page's own
+    CSP, is kept); the existing names are read once, not once per header."""
+    present = {str(name).lower() for name in headers.keys()}
+    add = getattr(headers, "add", None)  # werkzeug's Headers: append, without scanning the list again
+    for lower, name, value in _HEADERS:
+        if lower not in present:
+            if add is not None:
+                add(name, value)
+            else:
+                headers[name] = value

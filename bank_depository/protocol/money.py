@@ -15,6 +15,7 @@ MAX_FEN = 10_000_000_000_000
 #: What a yuan amount given as text looks like (the OpenAPI document publishes this pattern).
 YUAN_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 _YUAN_TEXT = re.compile(YUAN_PATTERN)
+_MAX_YUAN = Decimal(MAX_FEN).scaleb(-2)
 
 
 class AmountError(ValueError):
@@ -54,7 +55,7 @@ def parse_yuan(value: object, field: str = "amount", *, allow_zero: bool = False
     if dec < 0:
         raise AmountError(field, "must not be negative")
     # Bound before scaling: a huge exponent (1e999999) would overflow the context.
-    if dec > Decimal(MAX_FEN).scaleb(-2):
+    if dec > _MAX_YUAN:
         raise AmountError(field, f"exceeds the maximum of {format_fen(MAX_FEN)}")
     fen = int(dec * 100)
     if fen == 0 and not allow_zero:

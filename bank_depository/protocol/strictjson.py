@@ -79,30 +79,40 @@ def _printable(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)[:64]
 
 
+def _where(path: tuple[str | int, ...]) -> str:
+    """``details[0].amount``: the keys (text) and indexes (numbers) that lead to a value."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{_printable(part)}" if out else _printable(part)
+    return out
+
+
 def _check_tree(value: Any, max_depth: int) -> None:
     """Depth, refused numbers and lone surrogates, walked without recursion; a refusal
-    names where it is (``details[0].amount``)."""
-    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    names where it is (``details[0].amount``; the name is only written for a refusal)."""
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 0, ())]
     while stack:
         item, depth, path = stack.pop()
-        where = f"{path}: " if path else ""
         if isinstance(item, _Refused):
-            raise JSONInputError(where + item.reason)
+            raise JSONInputError((f"{_where(path)}: " if path else "") + item.reason)
         if isinstance(item, str):
             if has_surrogate(item):
-                raise JSONInputError(where + "the text contains a lone UTF-16 surrogate")
+                raise JSONInputError((f"{_where(path)}: " if path else "")
+                                     + "the text contains a lone UTF-16 surrogate")
             continue
         if isinstance(item, (dict, list)):
             if depth >= max_depth:
                 raise JSONInputError(f"JSON nests deeper than {max_depth} levels")
             if isinstance(item, dict):
                 for k, v in item.items():
-                    name = f"{path}.{_printable(k)}" if path else _printable(k)
                     if has_surrogate(k):
-                        raise JSONInputError(f"{name}: a key contains a lone UTF-16 surrogate")
-                    stack.append((v, depth + 1, name))
+                        raise JSONInputError(f"{_where(path + (k,))}: a key contains a lone UTF-16 surrogate")
+                    stack.append((v, depth + 1, path + (k,)))
             else:
-                stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(item))
+                stack.extend((v, depth + 1, path + (i,)) for i, v in enumerate(item))
 
 
 def loads(text: str | bytes, *, parse_float: Callable[[str], Any] = Decimal, max_depth: int = MAX_DEPTH,

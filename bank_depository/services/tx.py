@@ -27,7 +27,11 @@ class Tx:
 
     @property
     def now_iso(self) -> str:
-        return iso(self.now)
+        """``now`` as the ISO text every row of the request stores (written once per request)."""
+        known = self.__dict__.get("_now_iso")
+        if known is None or known[0] is not self.now:
+            known = self.__dict__["_now_iso"] = (self.now, iso(self.now))
+        return known[1]
 
     def entry(self, biz_type: str = "", memo: str = "") -> ledger.Entry:
         return ledger.Entry(self.service, self.platform_no, self.request_no, biz_type, memo)

@@ -114,10 +114,12 @@ CREATE TABLE IF NOT EXISTS holds (
     finished_at TEXT,
     PRIMARY KEY (platform_no, request_no)
 );
-CREATE INDEX IF NOT EXISTS holds_project ON holds (platform_no, project_no, biz_type, state);
 CREATE INDEX IF NOT EXISTS holds_user ON holds (platform_no, user_no, state);
--- Covers the per-tender "how much of the project is taken" sum without touching the rows.
+-- Covers the per-tender "how much of the project is taken" sum without touching the rows, and every
+-- lookup of a project's holds (its first four columns were the index holds_project, which every hold
+-- written or closed also had to update: gone, issue 17).
 CREATE INDEX IF NOT EXISTS holds_tendered ON holds (platform_no, project_no, biz_type, state, amount);
+DROP INDEX IF EXISTS holds_project;
 
 -- Outstanding principal each investor holds in a loaned project.
 CREATE TABLE IF NOT EXISTS claims (
