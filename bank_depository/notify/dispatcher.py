@@ -90,10 +90,9 @@ class Dispatcher:
         """Run passes until nothing is due now (what a scenario's `deliver_notifications` does)."""
         done: list[Attempt] = []
         for _ in range(max_rounds):
-            made = self.run_once()
-            if not made and not self._due_count():
+            done += self.run_once()
+            if not self._due_count():  # asked before another pass: an empty pass was a write transaction
                 break
-            done += made
         return done
 
     # -- background -------------------------------------------------------
