@@ -97,10 +97,9 @@ class Dispatcher:
         done: list[Attempt] = []
         with self._one_pass_at_a_time():
             for _ in range(max_rounds):
-                made = self.run_once()
-                if not made and not self._due_count():
+                done += self.run_once()
+                if not self._due_count():  # asked before another pass: an empty pass was a write transaction
                     break
-                done += made
         return done
 
     @contextlib.contextmanager

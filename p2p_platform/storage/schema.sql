@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS tenders (
     created_at  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tenders_project ON tenders (project_no, status);
+-- What a project has taken (every tender checks it) summed from the index alone, not one table row per tender.
+CREATE INDEX IF NOT EXISTS tenders_taken ON tenders (project_no, status, amount);
 
 CREATE TABLE IF NOT EXISTS repayment_plans (
     id          INTEGER PRIMARY KEY,

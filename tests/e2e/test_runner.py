@@ -161,6 +161,46 @@ def test_a_group_name_stands_for_each_of_its_members(tmp_path):
     assert {"fans1", "fans2"} <= set(captured)
 
 
+def _count_calls(monkeypatch) -> list[tuple[str, str, object]]:
+    """Every request the runner sends through its clients, as (method, path, json)."""
+    calls: list[tuple[str, str, object]] = []
+    original = runner.Runner._call
+
+    def counting(client, method, path, **kw):
+        calls.append((method, path, kw.get("json")))
+        return original(client, method, path, **kw)
+
+    monkeypatch.setattr(runner.Runner, "_call", staticmethod(counting))
+    return calls
+
+
+def test_advance_days_moves_each_clock_once_and_both_land_on_the_day(tmp_path, monkeypatch):
+    calls = _count_calls(monkeypatch)
+    path = scenario(tmp_path, """\
+        - advance_days: 31
+    """)
+    clocks = {}
+    result, lines = run(path, after=lambda r: clocks.update(bank=r.sandbox.bank_ctx.clock.now(),
+                                                            platform=r.sandbox.platform_ctx.clock.now()))
+    assert result.ok, "\n".join(lines)
+    moves = [json for method, where, json in calls if (method, where) == ("POST", "/sim/clock")]
+    assert moves == [{"advance_seconds": 31 * 86400}] * 2  # the bank's and the platform's, once each
+    assert clocks["bank"].isoformat()[:19] == clocks["platform"].isoformat()[:19] == "2026-02-05T09:00:00"
+    assert lines[1].endswith("31 day(s) → 2026-02-05")
+
+
+def test_in_process_the_actors_cards_and_users_are_made_without_a_request_per_actor(tmp_path, monkeypatch):
+    calls = _count_calls(monkeypatch)
+    path = scenario(tmp_path, """\
+        - open_account: fans
+        - recharge: {user: fans, amount: "100.00"}
+        - expect_balance: {fans: {available: "100.00", card: "200.00"}}
+    """)
+    result, lines = run(path)
+    assert result.ok, "\n".join(lines)  # the bank knew every card, the platform every user
+    assert not [c for c in calls if c[1] in ("/sim/bank-cards", "/api/users")]
+
+
 def test_a_large_group_is_checked_from_one_listing_and_each_member_is_still_named(tmp_path):
     count = runner.GROUP_LISTING + 5
     path = tmp_path / "crowd.yaml"

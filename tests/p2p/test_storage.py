@@ -47,3 +47,11 @@ def test_a_record_is_a_frozen_typed_row_and_settles_only_once(store):
     assert (first, second) == (True, False)
     assert settled is not None and (settled.status, settled.resp_code, settled.confirmed_at) == (1, "00000", "t1")
     assert records.unsynced(store.conn()) == [] and records.unsynced_request_nos(store.conn()) == set()
+
+
+def test_what_a_project_has_taken_is_summed_from_an_index_without_reading_a_row_per_tender(store):
+    # Every tender asks it: reading each earlier tender's row made a project of N tenders cost N² row reads.
+    marks = ", ".join("?" * len(tenders.TAKING))
+    plan = store.all(f"EXPLAIN QUERY PLAN SELECT COALESCE(SUM(amount), 0) FROM tenders WHERE project_no = ?"
+                     f" AND status IN ({marks})", ("PRO_1", *(s.value for s in tenders.TAKING)))
+    assert any("COVERING INDEX" in row["detail"] for row in plan), [row["detail"] for row in plan]
