@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import random
 import time
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -148,7 +149,7 @@ class Runner:
         try:
             self._prepare()
         except (served.Refusal, StepError, requests.RequestException) as exc:
-            result.error = f"{self.s.path}: cannot run on these servers: {exc}"
+            result.error = f"{self.s.path}: cannot run on these servers: {_reason(exc)}"
             self.echo(f"  ✗ {result.error}")
             self._echo_exchanges()
             return result
@@ -156,7 +157,8 @@ class Runner:
             self._setup()
         except (StepError, requests.RequestException) as exc:
             undone = self._undo_setup()
-            result.error = f"{self.s.path}: setting up actors failed: {exc}" + (f" ({undone})" if undone else "")
+            result.error = (f"{self.s.path}: setting up actors failed: {_reason(exc)}"
+                            + (f" ({undone})" if undone else ""))
             self.echo(f"  ✗ {result.error}")
             self._echo_exchanges()
             return result
@@ -173,7 +175,7 @@ class Runner:
             except StepError as exc:
                 ok, detail = False, f"failed with {exc.code}: {exc.message}"
             except requests.RequestException as exc:
-                ok, detail = False, f"could not reach a server: {type(exc).__name__}"
+                ok, detail = False, _reason(exc)
             res = StepResult(step.number, step.line, step.name, ok, detail, time.perf_counter() - t0)
             result.steps.append(res)
             mark = "✓" if ok else "✗"
@@ -854,6 +856,24 @@ def _note_story(note: dict) -> str:
 
 #: The bank's ``requests.status`` (0 processing, 1 success, 2 failure) as a scenario writes it.
 _REQUEST_STATUS = {0: "PROCESSING", 1: "SUCCESS", 2: "FAILURE"}
+
+
+def _reason(exc: Exception) -> str:
+    """One readable line for a failure; for a server that did not answer, which one and why (not urllib3's text)."""
+    if not isinstance(exc, requests.RequestException):
+        return str(exc)
+    where = ""
+    if exc.request is not None and exc.request.url:
+        parts = urlsplit(str(exc.request.url))
+        where = f" {parts.scheme}://{parts.netloc} ({exc.request.method} {parts.path})"
+    if isinstance(exc, requests.ConnectionError):
+        text = str(exc)
+        why = "connection refused" if "refused" in text.lower() else \
+            "timed out" if isinstance(exc, requests.Timeout) else "no connection"
+        return f"could not reach{where}: {why}"
+    if isinstance(exc, requests.Timeout):
+        return f"no answer in time from{where}"
+    return f"could not reach{where}: {type(exc).__name__}"
 
 
 def _request_no(fields: dict) -> str:

@@ -177,7 +177,8 @@ def test_an_unreachable_bank_is_one_line(outside):
     report = done.stdout.split("= FAILURES =")[1].split("short test summary")[0].splitlines()
     body = [line for line in report[1:] if line.strip() and not line.startswith(("_", "-", "="))]
     assert len(body) == 1 and body[0].startswith("✗ ") and "setting up actors failed" in body[0], report
-    assert "Traceback" not in done.stdout
+    assert f"could not reach http://127.0.0.1:{port} (GET /sim/platforms): connection refused" in body[0], body
+    assert "Max retries" not in done.stdout and "Traceback" not in done.stdout
 
 
 @pytest.fixture
