@@ -114,6 +114,9 @@ def _amount(value: Any, where: str, what: str, allow_zero: bool = False) -> None
     if isinstance(value, str) and "${" in value:
         return  # put in place when the step runs
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ScenarioError(f"{where}: bad amount {value!r} for {what}: must be positive"
+                                f"{' or zero' if allow_zero else ''} (and quoted: \"{_quoted(-value)}\")")
         raise ScenarioError(f"{where}: {what} is a YAML number ({value!r}); quote amounts: \"{_quoted(value)}\"")
     if isinstance(value, str) and value.strip().startswith("-"):
         raise ScenarioError(f"{where}: bad amount {value!r} for {what}: must be positive"
@@ -214,7 +217,7 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None, *, variables: O
         except ValueError as exc:
             problems.append(f"{path}: {exc}")
     try:
-        actors, groups = _actors(data.get("actors"), path, allow_empty=platform == "external")
+        actors, groups = _actors(data.get("actors"), path, allow_empty=platform == "external", problems=problems)
     except ScenarioError as exc:
         raise ScenarioError(problems + exc.problems) from None  # the steps name actors: nothing more to check
     scenario = Scenario(path, name.strip(), seed, config, actors, groups, profile=profile,
@@ -229,16 +232,20 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None, *, variables: O
     lookup = templating.static_lookup(merged, env)
     for i, raw in enumerate(raw_steps, start=1):
         raw = templating.substitute(raw, lookup)
+        undefined = _name_problems(scenario, raw, i, lines[i - 1], path, saved, env)
         try:
-            _check_names(scenario, raw, i, lines[i - 1], path, saved, env)
             step = _step(raw, i, lines[i - 1], path)
             if platform == "external" and not _bank_only(step):
                 raise ScenarioError(f"{step.where(path)}: {step.name} drives the built-in platform; with platform:"
                                     f" external use http and gateway steps (bank-side steps: {', '.join(BANK_SIDE)})")
             _check(scenario, step, path, projects, claims)
         except ScenarioError as exc:
-            problems += exc.problems
+            problems += undefined + exc.problems
             _remember(raw, projects, claims, saved)  # so later steps naming it are not reported too
+            continue
+        if undefined:
+            problems += undefined
+            _remember(raw, projects, claims, saved)
             continue
         saved |= _saves(step)
         scenario.steps.append(step)
@@ -262,11 +269,15 @@ def _remember(raw: Any, projects: set, claims: set, saved: set) -> None:
         saved |= {str(k) for k in arg["save"]}
 
 
-def _check_names(s: Scenario, raw: Any, number: int, line: int, path: str, saved: set[str], env: dict) -> None:
+def _name_problems(s: Scenario, raw: Any, number: int, line: int, path: str, saved: set[str],
+                   env: dict) -> list[str]:
+    """Every undefined ``${name}`` of one step (each reported, and the step's other problems too)."""
+    problems = []
     for name in templating.names(raw):
         why = templating.problem(name, actors=set(s.actors), saved=saved, variables=set(s.variables), env=env)
         if why:
-            raise ScenarioError(f"{path}: step {number} (line {line}): {why}")
+            problems.append(f"{path}: step {number} (line {line}): {why}")
+    return problems
 
 
 def _saves(step: Step) -> set[str]:
@@ -308,39 +319,58 @@ def _step_lines(root: Any, count: int) -> list[int]:
     return [0] * count
 
 
-def _actors(raw: Any, path: str, allow_empty: bool = False) -> tuple[dict[str, Actor], dict[str, list[str]]]:
+def _actors(raw: Any, path: str, allow_empty: bool = False,
+            problems: Optional[list[str]] = None) -> tuple[dict[str, Actor], dict[str, list[str]]]:
+    """The actors; each actor's problem is appended to ``problems`` (every actor checked in one pass), and an
+    actor with a problem still counts as a name so that the steps naming it are checked as well."""
     if allow_empty and raw is None:
         return {}, {}
     if not isinstance(raw, dict) or not raw:
         raise _fail(path, "actors must be a mapping of name -> {role, card_balance}")
+    found: list[str] = [] if problems is None else problems
+    before = len(found)
     actors: dict[str, Actor] = {}
     groups: dict[str, list[str]] = {}
     index = 0
     for name, spec in raw.items():
         where = f"{path}: actor {name!r}"
         if not isinstance(spec, dict):
-            raise ScenarioError(f"{where}: must be a mapping with role and card_balance")
+            found.append(f"{where}: must be a mapping with role and card_balance")
+            spec = {}
         unknown = set(spec) - ACTOR_KEYS
         if unknown:
-            raise ScenarioError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        if spec.get("role") not in ROLES:
-            raise ScenarioError(f"{where}: role must be borrower or investor")
-        _amount(spec.get("card_balance", "0.00"), where, "card_balance", allow_zero=True)
-        balance = str(spec.get("card_balance", "0.00"))
+            found.append(f"{where}: unknown key(s) {', '.join(sorted(unknown))}"
+                         f"{templating.did_you_mean(sorted(unknown)[0], ACTOR_KEYS)}")
+        role = spec.get("role")
+        if role not in ROLES:
+            found.append(f"{where}: role must be borrower or investor, got {role!r}"
+                         f"{templating.did_you_mean(role, ROLES) if isinstance(role, str) else ''}")
+            role = ROLES[1]
+        balance = spec.get("card_balance", "0.00")
+        try:
+            _amount(balance, where, "card_balance", allow_zero=True)
+        except ScenarioError as exc:
+            found += exc.problems
+            balance = "0.00"
+        balance = str(balance)
         password = str(spec.get("password", "123456"))
         count = spec.get("count")
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                                  or not 1 <= count <= MAX_GROUP):
+            found.append(f"{where}: count must be 1..{MAX_GROUP}")
+            count = None
         if count is None:
             index += 1
-            actors[str(name)] = Actor(str(name), spec["role"], balance, password, index)
+            actors[str(name)] = Actor(str(name), role, balance, password, index)
             continue
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_GROUP:
-            raise ScenarioError(f"{where}: count must be 1..{MAX_GROUP}")
         groups[str(name)] = []
         for k in range(1, count + 1):
             index += 1
             member = f"{name}{k}"
-            actors[member] = Actor(member, spec["role"], balance, password, index, group=str(name))
+            actors[member] = Actor(member, role, balance, password, index, group=str(name))
             groups[str(name)].append(member)
+    if problems is None and len(found) > before:
+        raise ScenarioError(found)
     return actors, groups
 
 

@@ -441,3 +441,30 @@ def test_statuses_break_kinds_notified_services_and_actor_names_in_fault_rules_a
     assert "break kind 'missing_at_bnak' is not one of" in problems[2] and "'missing_at_bank'?" in problems[2]
     assert "userNo 'ivvy' is not an actor (did you mean 'ivy'?)" in problems[3]
     assert "service 'RECHARG' is never notified (did you mean 'RECHARGE'?)" in problems[4]
+
+
+ACTOR_TYPOS = """name: typos
+platform: external
+vars: {own: "http://127.0.0.1:1"}
+actors:
+  zoe: {role: investor, card_balanse: "1000.00"}
+  ivy: {role: investr, card_balance: 500}
+steps:
+  - http: {methd: GET, url: "${onw}/users"}
+  - expect_balance: {zoee: {available: "10.00"}}
+  - deposit_card: {user: ivy, amount: -5}
+"""
+
+
+def test_every_actor_problem_and_every_step_after_them_are_reported_in_one_pass(tmp_path):
+    with pytest.raises(spec.ScenarioError) as caught:
+        spec.load(write(tmp_path, ACTOR_TYPOS, "typos.yaml"))
+    problems = caught.value.problems
+    assert "actor 'zoe': unknown key(s) card_balanse (did you mean 'card_balance'?)" in problems[0]
+    assert "actor 'ivy': role must be borrower or investor, got 'investr' (did you mean 'investor'?)" in problems[1]
+    assert 'actor \'ivy\': card_balance is a YAML number (500); quote amounts: "500.00"' in problems[2]
+    assert "step 1 (line 8): undefined name ${onw}" in problems[3] and "(did you mean 'own'?)" in problems[3]
+    assert "step 1 (http, line 8): unknown key(s) methd (did you mean 'method'?)" in problems[4]
+    assert "step 2 (expect_balance, line 9): unknown actor 'zoee' (did you mean 'zoe'?)" in problems[5]
+    assert "bad amount -5 for amount: must be positive" in problems[6]
+    assert len(problems) == 7
