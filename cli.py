@@ -403,7 +403,8 @@ def _parse_vars(pairs) -> dict:
 #: Exit status of ``scenario run`` and ``scenario validate``.
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 EXIT_STATUS_HELP = ("Exit status: 0 when every scenario passed, 1 when a run failed, 2 when a file is invalid "
-                    "(missing, unreadable, not YAML or not a valid scenario).")
+                    "(missing, unreadable, not YAML or not a valid scenario) or the options are (a bad --platform, "
+                    "--bank-url without --platform-url for the built-in platform).")
 
 
 def _load_all(files, variables, report: bool = True) -> tuple[list, list]:
@@ -423,6 +424,11 @@ def _load_all(files, variables, report: bool = True) -> tuple[list, list]:
     return loaded, invalid
 
 
+class _ScenarioUsage(click.ClickException):
+    """A ``scenario run`` that cannot start as asked (bad options): exit 2, never 1 ("a run failed")."""
+    exit_code = EXIT_INVALID
+
+
 def _scenario_platforms(specs) -> list[dict] | None:
     from bank_depository.services.platforms import PlatformSpecError, parse_spec
 
@@ -431,7 +437,7 @@ def _scenario_platforms(specs) -> list[dict] | None:
     try:
         return [parse_spec(spec) for spec in specs]
     except PlatformSpecError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise _ScenarioUsage(str(exc)) from None
 
 
 def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, variables=None,
@@ -447,7 +453,7 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, var
             click.echo(f"{len(invalid)} of {len(files)} scenario file(s) invalid; nothing ran")
         return EXIT_INVALID
     if bool(bank_url) != bool(platform_url) and not (bank_url and all(s.platform == "external" for s in loaded)):
-        raise click.ClickException("give both --bank-url and --platform-url, or neither"
+        raise _ScenarioUsage("give both --bank-url and --platform-url, or neither"
                                    " (a scenario with platform: external needs only --bank-url)")
     results = []
     echo = (lambda line: None) if as_json else _say

@@ -423,3 +423,14 @@ def test_accounts_unlock_lifts_a_lock_on_a_running_bank(live):
 def test_accounts_unlock_of_an_unknown_user_is_one_line_error(live):
     result = invoke("accounts", "unlock", "NOBODY", "--bank-url", live.bank_url)
     assert result.exit_code == 1 and "NOBODY" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("options", [
+    ("--bank-url", "http://127.0.0.1:9"),
+    ("--platform", "no=acme"),
+    ("--platform", "garbage"),
+])
+def test_scenario_run_with_bad_options_exits_two_not_one_which_means_a_run_failed(tmp_path, options):
+    result = invoke("scenario", "run", scenario_file(tmp_path, TINY, "tiny.yaml"), *options)
+    assert_one_line_error(result)
+    assert result.exit_code == 2
