@@ -292,7 +292,9 @@ def bank_serve(cctx, db, keys_dir, host, port, platform_specs, platform_no, noti
         names = ", ".join(f"{x.platform_no} ({x.profile.name})" for x in served)
         click.echo(f"bank listening on http://{h}:{p}  (db {db}, platforms {names})", err=False)
         if sim_token:
-            click.echo("operator credential: the --sim-token given (send 'Authorization: Bearer <token>' to /sim)")
+            from_env = cctx.get_parameter_source("sim_token") == click.core.ParameterSource.ENVIRONMENT
+            given = "WANXIN_SIM_TOKEN" if from_env else "the --sim-token given"
+            click.echo(f"operator credential: {given} (send 'Authorization: Bearer <token>' to /sim)")
         else:
             from bank_depository.protocol import operator
             click.echo(f"operator credential for /sim: {operator.token_file(db)} (WANXIN_SIM_TOKEN=$(cat "
@@ -377,8 +379,8 @@ def platform_serve(db, keys_dir, host, port, bank_url, public_url, platform_no, 
         click.echo(f"platform listening on http://{h}:{p}  (db {db}, bank {bank_url})")
         # A legacy bank appends "gateway/" to the notify URL, as the original does.
         click.echo(f"notify URL for the bank: {bound['url']}{profiles.get(bank_profile).notify_path}")
-        click.echo("operator credential for /api and /sim: " + ("the one given" if token else
-                                                                 str(operator.token_file(db))))
+        given = "the --sim-token given" if sim_token else "WANXIN_SIM_TOKEN"
+        click.echo("operator credential for /api and /sim: " + (given if token else str(operator.token_file(db))))
         sys.stdout.flush()
 
     _serve(lambda: create_app({**config, "PUBLIC_URL": bound.get("url", public_url)}), host=host, port=port,

@@ -238,3 +238,17 @@ def test_the_sandbox_commands_are_in_the_tree_with_json():
         assert name in tree, name
         assert "as_json" in {p.name for p in tree[name].params}, name
     assert {"platform_specs", "quiet"} <= {p.name for p in tree["bank serve"].params}
+
+
+@pytest.mark.parametrize("how, said", [
+    ({"env": {"WANXIN_SIM_TOKEN": "from-env-token"}}, "operator credential: WANXIN_SIM_TOKEN ("),
+    ({"args": ("--sim-token", "given-token")}, "operator credential: the --sim-token given ("),
+])
+def test_bank_serve_says_where_its_operator_credential_came_from(tmp_path, monkeypatch, how, said):
+    import serving
+    monkeypatch.setattr(serving, "serve", lambda factory, on_ready, **options: on_ready("127.0.0.1", 1))
+    keys = keys_dir(tmp_path)
+    result = invoke("bank", "serve", "--keys", keys, "--db", tmp_path / "b.sqlite", *how.get("args", ()),
+                    env=how.get("env", {"WANXIN_SIM_TOKEN": None}))
+    assert result.exit_code == 0, result.output
+    assert said in result.stdout
