@@ -705,11 +705,28 @@ def _http(method: str, url: str, **kw):
     try:
         return SimClient("", _operator_token(), timeout=60).request(method, url, **kw)
     except requests.RequestException as exc:
-        raise click.ClickException(f"cannot reach {url}: {type(exc).__name__}") from None
+        raise click.ClickException(_unreachable(url, exc)) from None
     except SimError as exc:
         if not exc.json_body:
             raise click.ClickException(f"{url} answered HTTP {exc.status} without JSON") from None
+        if exc.status == 404 and str(exc.message).startswith("The requested URL was not found"):
+            raise click.ClickException(f"{url}: no such route (HTTP 404); is that the right server's URL"
+                                       " (the bank's for --bank-url, the built-in platform's for --platform-url)?"
+                                       ) from None
         raise click.ClickException(f"{exc.code}: {exc.message}") from None
+
+
+def _unreachable(url: str, exc: Exception) -> str:
+    """One line for a server that did not answer: which URL and why (not just the exception's class)."""
+    import requests
+
+    if isinstance(exc, requests.Timeout):
+        why = "no answer in time"
+    elif isinstance(exc, requests.ConnectionError):
+        why = "connection refused (is it running?)" if "refused" in str(exc).lower() else "no connection"
+    else:
+        why = type(exc).__name__
+    return f"cannot reach {url}: {why}"
 
 
 def bank_options(offline: bool = True):
@@ -1305,7 +1322,7 @@ def _reconcile_records(day, bank_url, platform_no, records: Path, as_json: bool,
     except click.ClickException as exc:
         raise _Unreconciled(exc.message) from None
     except requests.RequestException as exc:
-        raise _Unreconciled(f"cannot reach {base}: {type(exc).__name__}") from None
+        raise _Unreconciled(_unreachable(base, exc)) from None
     if resp.status_code != 200:
         try:
             err = resp.json()["error"]
@@ -1382,7 +1399,7 @@ def gateway_complete(request_text, password, confirm_password, outcome, bank_url
     except gateway_user.GatewayError as exc:
         raise click.ClickException(f"the gateway page refused: {exc.message}") from None
     except requests.RequestException as exc:
-        raise click.ClickException(f"cannot reach {url}: {type(exc).__name__}") from None
+        raise click.ClickException(_unreachable(url, exc)) from None
     if as_json:
         return _echo_json(result)
     click.echo(f"code: {result['code']}" + (f"  msg: {result['msg']}" if result["msg"] else ""))

@@ -434,3 +434,18 @@ def test_scenario_run_with_bad_options_exits_two_not_one_which_means_a_run_faile
     result = invoke("scenario", "run", scenario_file(tmp_path, TINY, "tiny.yaml"), *options)
     assert_one_line_error(result)
     assert result.exit_code == 2
+
+
+def test_an_unreachable_server_says_why_not_just_the_exception_class():
+    url = closed_port_url()
+    result = invoke("plans", "show", "bakery", "--platform-url", url)
+    assert_one_line_error(result, f"cannot reach {url}/api/projects: connection refused (is it running?)")
+    assert "ConnectionError" not in result.stderr
+
+
+def test_a_url_of_the_wrong_server_says_so_instead_of_the_404_page_text(live):
+    swapped = invoke("plans", "show", "bakery", "--platform-url", live.bank_url)
+    assert_one_line_error(swapped, f"{live.bank_url}/api/projects: no such route (HTTP 404); is that the right server")
+    assert "requested URL was not found" not in swapped.stderr
+    other_way = invoke("accounts", "list", "--bank-url", live.platform_url)
+    assert_one_line_error(other_way, "no such route (HTTP 404)")
