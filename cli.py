@@ -1459,4 +1459,4 @@ def cards_deposit(card, amount, bank_url, as_json) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    main(prog_name="python -m cli")  # what to type again (click would say "cli.py"); installed, it is "wanxin"

@@ -251,3 +251,18 @@ def test_v_against_served_apps_shows_the_runners_exchanges_and_the_notification_
     assert any(re.search(rf"^\s{{8}}POST {re.escape(sb.bank_url)}/sim/notifications/dispatch → 200 \(\d+ ms\)$", line)
                for line in recharge), recharge
     assert not any("[platform → bank]" in line or "[bank → platform]" in line for line in result.stdout.splitlines())
+
+
+def test_help_run_as_python_m_cli_names_a_command_one_can_type():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "cli", "scenario", "run", "--help"], cwd=root,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: python -m cli scenario run [OPTIONS] FILES...")
+    bad = subprocess.run([sys.executable, "-m", "cli", "scenario", "run"], cwd=root,
+                         capture_output=True, text=True, timeout=60)
+    assert "Try 'python -m cli scenario run --help' for help." in bad.stderr
