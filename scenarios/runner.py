@@ -339,8 +339,12 @@ class Runner:
         """``platform_no:`` must be registered at the bank; without it, the bank's only platform."""
         known = [p["platformNo"] for p in self.bank("GET", "/sim/platforms")]
         if self.platform_no and self.platform_no not in known:
+            hint = "" if self.sandbox is None else (
+                f" (the bank runs in process: give --platform no={self.platform_no},key=PATH,notify=URL to have it"
+                " trust your platform, or --bank-url URL to run against a served bank)")
             raise StepError("PLATFORM_NOT_FOUND", f"the bank has no platform {self.platform_no!r}"
-                            f"{templating.did_you_mean(self.platform_no, known)}; it has {', '.join(known) or 'none'}")
+                            f"{templating.did_you_mean(self.platform_no, known)}; it has {', '.join(known) or 'none'}"
+                            + hint)
         if not self.platform_no:
             if len(known) != 1:
                 raise StepError("PLATFORM_AMBIGUOUS", f"the bank has platforms {', '.join(known) or 'none'}:"

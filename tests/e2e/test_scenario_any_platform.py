@@ -468,3 +468,10 @@ def test_every_actor_problem_and_every_step_after_them_are_reported_in_one_pass(
     assert "step 2 (expect_balance, line 9): unknown actor 'zoee' (did you mean 'zoe'?)" in problems[5]
     assert "bad amount -5 for amount: must be positive" in problems[6]
     assert len(problems) == 7
+
+
+def test_an_in_process_run_for_a_platform_the_bank_lacks_says_how_to_add_it(tmp_path):
+    done = wanxin("scenario", "run", write(tmp_path, ACME_STORY), "--var", "acme=http://127.0.0.1:9")
+    assert done.exit_code == 1
+    assert "the bank has no platform 'acme'; it has wanxinp2p (the bank runs in process: give --platform" \
+           " no=acme,key=PATH,notify=URL" in done.output
