@@ -133,6 +133,10 @@ class ScenarioItem(pytest.Item):
                                      sim_token=opts.sim_token if opts.bank_url else None,
                                      variables=opts.variables, platforms=opts.platforms, echo=lines.append)
         except spec.ScenarioError as exc:
+            # a CI report still names the file: nothing ran, and ``problems`` says how many to fix
+            for key, value in (("scenario", self.name), ("file", self.nodeid.split("::")[0]),
+                               ("problems", len(exc.problems))):
+                self.user_properties.append((key, value))
             raise ScenarioInvalid(exc.problems) from None
         passed = sum(1 for s in result.steps if s.ok)
         failed = len(result.steps) - passed

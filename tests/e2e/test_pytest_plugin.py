@@ -151,13 +151,16 @@ def test_a_run_whose_scenarios_all_pass_exits_0_and_platform_makes_the_in_proces
 
 def test_an_invalid_file_shows_every_problem_and_a_bad_var_or_platform_is_a_usage_error(outside):
     path = write(outside, "test_invalid.scenario.yaml", INVALID)
-    done = pytest_in(outside)
+    done = pytest_in(outside, "--junitxml=report.xml")
     out = done.stdout
     assert done.returncode == 1, out + done.stderr
     assert f"✗ {path}: step 1 (line 6): undefined name ${{nope}}" in out
     assert f"✗ {path}: step 2 (deposit_card, line 7): amount is a YAML number (5); quote amounts: \"5.00\"" in out
     assert "Traceback" not in out and "ScenarioError" not in out
     assert "FAILED test_invalid.scenario.yaml::two mistakes - invalid (2 problems, step 1 (line 6): undefined" in out
+    case = ET.parse(outside / "report.xml").getroot().find("testsuite/testcase")
+    assert {p.get("name"): p.get("value") for p in case.iter("property")} == {
+        "scenario": "two mistakes", "file": "test_invalid.scenario.yaml", "problems": "2"}
 
     bad_var = pytest_in(outside, "--var", "amount")
     assert bad_var.returncode == 4  # pytest's usage error, before anything runs
