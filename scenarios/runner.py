@@ -1003,6 +1003,8 @@ def run_file(path: str | Path, *, bank_url: Optional[str] = None, platform_url: 
     with Sandbox(workdir, platform_config=config, seed=scenario.seed if scenario.seed is not None else 0,
                  profile=scenario.profile, with_platform=not external, platforms=platforms,
                  start=scenario.start or served.DEFAULT_START) as sb:
+        if external:  # the platform under test is not ours: it must reach this bank, which listens only now
+            echo(f"  bank in process at {sb.bank_url}")
         runner = Runner(scenario, bank_url=sb.bank_url, platform_url=(platform_url or "") if external
                         else sb.platform_url, sandbox=sb, echo=echo, keep_going=keep_going, verbose=verbose)
         result = runner.run()

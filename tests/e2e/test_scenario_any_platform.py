@@ -475,3 +475,12 @@ def test_an_in_process_run_for_a_platform_the_bank_lacks_says_how_to_add_it(tmp_
     assert done.exit_code == 1
     assert "the bank has no platform 'acme'; it has wanxinp2p (the bank runs in process: give --platform" \
            " no=acme,key=PATH,notify=URL" in done.output
+
+
+def test_an_in_process_bank_for_an_external_platform_prints_its_url(acme, tmp_path):
+    key_file = tmp_path / "acme_public.pem"
+    key_file.write_text(acme.registration["public_key"], encoding="utf-8")
+    done = wanxin("scenario", "run", write(tmp_path, ACME_STORY), "--var", f"acme={acme.url}",
+                  "--platform", f"no=acme,key={key_file},notify={acme.url}/notify")
+    assert done.exit_code == 0, done.output
+    assert re.search(r"^  bank in process at http://127\.0\.0\.1:\d+$", done.stdout, re.M), done.stdout
