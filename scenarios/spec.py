@@ -96,14 +96,26 @@ def load(path: str | Path, variables: Optional[dict] = None) -> Scenario:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start});"
+                            " save the file as UTF-8") from None
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+        raise ScenarioError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     except ValueError as exc:  # a date YAML reads but the calendar lacks (start: 2026-02-30)
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     return parse(data, path, root, variables=variables)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's several-line message as one line: what is wrong, and at which line and column."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        context = f"{exc.context}, " if exc.context else ""
+        return f"{context}{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 def _fail(path: str, message: str) -> ScenarioError:

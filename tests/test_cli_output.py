@@ -266,3 +266,15 @@ def test_help_run_as_python_m_cli_names_a_command_one_can_type():
     bad = subprocess.run([sys.executable, "-m", "cli", "scenario", "run"], cwd=root,
                          capture_output=True, text=True, timeout=60)
     assert "Try 'python -m cli scenario run --help' for help." in bad.stderr
+
+
+def test_a_file_that_is_not_utf8_or_not_yaml_is_one_line_each_not_a_traceback(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    broken = scenario_file(tmp_path, "name: x\nsteps: [\n", "broken.yaml")
+    result = invoke("scenario", "validate", latin, broken)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert result.stderr.splitlines() == [
+        f"✗ {latin}: not UTF-8 text (byte 0xe9 at offset 9); save the file as UTF-8",
+        f"✗ {broken}: not valid YAML: while parsing a flow node, expected the node content, but found"
+        " '<stream end>' (line 3, column 1)"]
