@@ -480,8 +480,11 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, var
 
 @scenario.command("run", epilog=EXIT_STATUS_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path())
-@click.option("--bank-url", envvar="WANXIN_BANK_URL", help="Run against this bank instead of starting one.")
-@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Run against this platform instead of starting one.")
+@click.option("--bank-url", envvar="WANXIN_BANK_URL",
+              help="Run against this bank instead of starting one [env WANXIN_BANK_URL].")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL",
+              help="Run against this built-in platform instead of starting one; with platform: external, the base "
+                   "of http steps' relative urls [env WANXIN_PLATFORM_URL].")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the SQLite files in this directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of progress lines.")
@@ -964,7 +967,7 @@ def clock() -> None:
 
 @clock.command("show")
 @bank_options()
-@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Also show the platform's clock.")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Also show the platform's clock [env WANXIN_PLATFORM_URL].")
 def clock_show(bank_url, platform_url, db=None, as_json=False) -> None:
     """Print the current simulated time(s)."""
     from bank_depository.clock import PersistentClock, iso
@@ -980,7 +983,7 @@ def clock_show(bank_url, platform_url, db=None, as_json=False) -> None:
 @click.option("--seconds", type=click.FloatRange(0), default=0, help="Seconds to move forward.")
 @click.option("--days", type=click.IntRange(0), default=0, help="Days to move forward.")
 @bank_options(offline=False)
-@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Move the platform's clock too.")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Move the platform's clock too [env WANXIN_PLATFORM_URL].")
 def clock_advance(seconds, days, bank_url, platform_url, as_json=False) -> None:
     """Move the clock(s) forward (never backwards)."""
     total = seconds + days * 86400

@@ -278,3 +278,18 @@ def test_a_file_that_is_not_utf8_or_not_yaml_is_one_line_each_not_a_traceback(tm
         f"✗ {latin}: not UTF-8 text (byte 0xe9 at offset 9); save the file as UTF-8",
         f"✗ {broken}: not valid YAML: while parsing a flow node, expected the node content, but found"
         " '<stream end>' (line 3, column 1)"]
+
+
+def test_every_option_read_from_the_environment_says_which_variable_in_its_help():
+    import click
+
+    def commands(cmd, path):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from commands(sub, [*path, name])
+        else:
+            yield " ".join(path), cmd
+
+    silent = [(path, p.name) for path, cmd in commands(cli.main, []) for p in cmd.params
+              if getattr(p, "envvar", None) and f"env {p.envvar}" not in (p.help or "")]
+    assert silent == []
