@@ -967,7 +967,8 @@ def clock() -> None:
 
 @clock.command("show")
 @bank_options()
-@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Also show the platform's clock [env WANXIN_PLATFORM_URL].")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL",
+              help="Also show the platform's clock [env WANXIN_PLATFORM_URL].")
 def clock_show(bank_url, platform_url, db=None, as_json=False) -> None:
     """Print the current simulated time(s)."""
     from bank_depository.clock import PersistentClock, iso
@@ -983,7 +984,8 @@ def clock_show(bank_url, platform_url, db=None, as_json=False) -> None:
 @click.option("--seconds", type=click.FloatRange(0), default=0, help="Seconds to move forward.")
 @click.option("--days", type=click.IntRange(0), default=0, help="Days to move forward.")
 @bank_options(offline=False)
-@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL", help="Move the platform's clock too [env WANXIN_PLATFORM_URL].")
+@click.option("--platform-url", envvar="WANXIN_PLATFORM_URL",
+              help="Move the platform's clock too [env WANXIN_PLATFORM_URL].")
 def clock_advance(seconds, days, bank_url, platform_url, as_json=False) -> None:
     """Move the clock(s) forward (never backwards)."""
     total = seconds + days * 86400
