@@ -455,8 +455,12 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, var
             click.echo(f"{len(invalid)} of {len(files)} scenario file(s) invalid; nothing ran")
         return EXIT_INVALID
     if bool(bank_url) != bool(platform_url) and not (bank_url and all(s.platform == "external" for s in loaded)):
+        from_env = [f"{env} is set" for param, env in (("bank_url", "WANXIN_BANK_URL"),
+                                                         ("platform_url", "WANXIN_PLATFORM_URL"))
+                    if _from_environment(param)]
         raise _ScenarioUsage("give both --bank-url and --platform-url, or neither"
-                                   " (a scenario with platform: external needs only --bank-url)")
+                             " (a scenario with platform: external needs only --bank-url)"
+                             + (f"; {' and '.join(from_env)} in the environment" if from_env else ""))
     results = []
     echo = (lambda line: None) if as_json else _say
     for path in files:

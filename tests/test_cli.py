@@ -449,3 +449,11 @@ def test_a_url_of_the_wrong_server_says_so_instead_of_the_404_page_text(live):
     assert "requested URL was not found" not in swapped.stderr
     other_way = invoke("accounts", "list", "--bank-url", live.platform_url)
     assert_one_line_error(other_way, "no such route (HTTP 404)")
+
+
+def test_a_url_taken_from_the_environment_is_named_when_its_partner_is_missing(tmp_path):
+    result = invoke("scenario", "run", scenario_file(tmp_path, TINY, "tiny.yaml"),
+                    env={"WANXIN_BANK_URL": "http://127.0.0.1:9"})
+    assert_one_line_error(result, "give both --bank-url and --platform-url, or neither",
+                          "; WANXIN_BANK_URL is set in the environment")
+    assert result.exit_code == 2
