@@ -179,7 +179,9 @@ class Dispatcher:
         platform = self.ctx.platform(row["platform_no"])
         status, error, body = None, "", ""
         if platform is None or not platform.notify_url:
-            error = "platform has no notify URL"
+            no = row["platform_no"]
+            error = (f"platform {no} has no notify URL (give it one: wanxin platforms add "
+                     f"no={no},key=PATH,notify=URL)")
         else:
             payload = row["payload"]
             signature = signing.sign(self.ctx.private_key, payload.encode("utf-8"), platform.algorithm)

@@ -425,3 +425,18 @@ def test_the_outbox_row_exists_exactly_when_the_movement_committed(bank):
     rows = {n["requestNo"]: n["payload"]["status"] for n in notifications(bank)}
     assert rows[ok_no] == 1 and rows[failed_no] == 2
     assert len(rows) == 3
+
+
+
+def test_a_platform_without_a_notify_url_is_told_how_to_give_it_one(tmp_path, keys):
+    cfg = bank_config(tmp_path, keys)
+    cfg["PLATFORMS"] = [dict(cfg["PLATFORMS"][0], notify_url="")]
+    app = create_app(cfg)
+    try:
+        bank = BankDriver(app, keys)
+        bank.open_account(1)
+        [attempt] = dispatcher(bank).run_once()
+        assert attempt.error == (f"platform {PLATFORM_NO} has no notify URL (give it one: wanxin platforms add"
+                                 f" no={PLATFORM_NO},key=PATH,notify=URL)")
+    finally:
+        app.extensions["wanxin.bank"].database.close()
