@@ -446,10 +446,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("serve needs --bank-url and --bank-key")
     args.data.mkdir(parents=True, exist_ok=True)
     key = serialization.load_pem_private_key((keys / f"{PLATFORM_NO}_private.pem").read_bytes(), None)
-    bank_key = serialization.load_pem_public_key(args.bank_key.read_bytes())
+    try:
+        bank_key = serialization.load_pem_public_key(args.bank_key.read_bytes())
+    except (OSError, ValueError) as exc:  # a missing file, or not a PEM public key
+        parser.error(f"--bank-key {args.bank_key}: not a readable PEM public key "
+                     f"({getattr(exc, 'strerror', None) or exc})")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_app(data=args.data, bank=Bank(args.bank_url, args.platform_no, key, bank_key))
-    server = make_server(args.host, args.port, app, threaded=True)
+    try:
+        server = make_server(args.host, args.port, app, threaded=True)
+    except OSError as exc:  # the port is taken, or the host is not this machine's
+        parser.exit(1, f"app.py: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
     url = f"http://{args.host}:{server.server_port}"
     print(f"{PLATFORM_NO} listening on {url}  (notify URL {url}/notify)", flush=True)
     try:

@@ -176,3 +176,14 @@ def test_the_example_prints_its_key_its_url_and_its_notify_url(served_pair):
     printed = served_pair["example"].printed
     assert printed[0].startswith("ownp2p public key: ") and printed[0].strip().endswith("ownp2p_public.pem")
     assert f"ownp2p listening on {served_pair['own']}  (notify URL {served_pair['own']}/notify)" in printed[-1]
+
+
+@pytest.mark.parametrize("bank_key", ["missing.pem", "not_a_key.pem"])
+def test_the_example_started_with_a_bad_bank_key_is_one_line_error_not_a_traceback(tmp_path, bank_key):
+    (tmp_path / "not_a_key.pem").write_text("not a key\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(EXAMPLE / "app.py"), "--port", "0", "--bank-url", "http://127.0.0.1:9",
+                           "--bank-key", str(tmp_path / bank_key), "--data", str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"app.py: error: --bank-key {tmp_path / bank_key}: not a readable PEM public key (" in done.stderr
