@@ -128,7 +128,11 @@ class Runner:
         try:
             return client.request(method, path, **kw)
         except SimError as exc:
-            raise StepError(exc.code, exc.message) from None
+            message = exc.message
+            if exc.status == 401:  # the server's text names its own side; say what this run sent
+                message += ("; this run sent a credential that server does not accept" if client.headers else
+                            "; this run sent none") + ": give --sim-token or set WANXIN_SIM_TOKEN"
+            raise StepError(exc.code, message) from None
 
     def bank(self, method: str, path: str, **kw):
         return self._call(self.bank_client, method, path, **kw)

@@ -484,3 +484,14 @@ def test_an_in_process_bank_for_an_external_platform_prints_its_url(acme, tmp_pa
                   "--platform", f"no=acme,key={key_file},notify={acme.url}/notify")
     assert done.exit_code == 0, done.output
     assert re.search(r"^  bank in process at http://127\.0\.0\.1:\d+$", done.stdout, re.M), done.stdout
+
+
+@pytest.mark.parametrize("token, sent", [("", "this run sent none"),
+                                         ("wrong", "this run sent a credential that server does not accept")])
+def test_a_refused_operator_credential_says_what_the_run_sent_and_how_to_give_one(acme, served_bank, tmp_path,
+                                                                                 token, sent):
+    done = wanxin("scenario", "run", write(tmp_path, ACME_STORY), "--bank-url", served_bank,
+                  "--var", f"acme={acme.url}", env={"WANXIN_SIM_TOKEN": token})
+    assert done.exit_code == 1
+    assert "UNAUTHORIZED: the simulator's control API needs the operator credential" in done.output
+    assert f"; {sent}: give --sim-token or set WANXIN_SIM_TOKEN" in done.output
