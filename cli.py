@@ -461,6 +461,10 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, var
         raise _ScenarioUsage("give both --bank-url and --platform-url, or neither"
                              " (a scenario with platform: external needs only --bank-url)"
                              + (f"; {' and '.join(from_env)} in the environment" if from_env else ""))
+    builtin = [str(s.path) for s in loaded if s.platform != "external"]
+    if platforms and builtin:
+        raise _ScenarioUsage(f"--platform is for scenarios with platform: external; {', '.join(builtin)} "
+                             "drive(s) the built-in platform")
     results = []
     echo = (lambda line: None) if as_json else _say
     for path in files:

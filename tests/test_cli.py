@@ -457,3 +457,19 @@ def test_a_url_taken_from_the_environment_is_named_when_its_partner_is_missing(t
     assert_one_line_error(result, "give both --bank-url and --platform-url, or neither",
                           "; WANXIN_BANK_URL is set in the environment")
     assert result.exit_code == 2
+
+
+def test_platform_with_a_built_in_scenario_is_a_usage_error_before_anything_runs(tmp_path):
+    key = tmp_path / "acme_public.pem"
+    key.write_bytes(_public_key_pem())
+    result = invoke("scenario", "run", scenario_file(tmp_path, TINY, "tiny.yaml"), "--platform", f"no=acme,key={key}")
+    assert_one_line_error(result, "--platform is for scenarios with platform: external;", "tiny.yaml drive(s)")
+    assert result.exit_code == 2 and "▶" not in result.stdout
+
+
+def _public_key_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
