@@ -532,7 +532,8 @@ def scenario_validate(files, var_pairs) -> None:
     """Check scenario FILES without running them: every problem of every file, in one pass."""
     loaded, invalid = _load_all(files, _parse_vars(var_pairs))
     for s in loaded:
-        _say(f"✓ {s.path}: {s.name} ({len(s.steps)} steps, {len(s.actors)} actors)")
+        steps, actors = len(s.steps), len(s.actors)
+        _say(f"✓ {s.path}: {s.name} ({steps} step{'s' * (steps != 1)}, {actors} actor{'s' * (actors != 1)})")
     sys.exit(EXIT_INVALID if invalid else EXIT_PASSED)
 
 

@@ -293,3 +293,10 @@ def test_every_option_read_from_the_environment_says_which_variable_in_its_help(
     silent = [(path, p.name) for path, cmd in commands(cli.main, []) for p in cmd.params
               if getattr(p, "envvar", None) and f"env {p.envvar}" not in (p.help or "")]
     assert silent == []
+
+
+def test_validate_counts_one_step_and_one_actor_in_the_singular(tmp_path):
+    text = "name: one\nactors: {ivy: {role: investor}}\nsteps: [open_account: ivy]\n"
+    one = scenario_file(tmp_path, text, "one.yaml")
+    result = invoke("scenario", "validate", one)
+    assert result.stdout == f"✓ {one}: one (1 step, 1 actor)\n"
