@@ -431,6 +431,16 @@ class _ScenarioUsage(click.ClickException):
     exit_code = EXIT_INVALID
 
 
+def _warn_unused_vars(variables, loaded) -> None:
+    """A ``--var`` that no file declares or uses is most likely a typo: the file's default would run instead."""
+    from scenarios import templating
+
+    uses = set().union(*(s.uses for s in loaded)) if loaded else set()
+    for name in sorted(set(variables or {}) - uses):
+        _say(f"warning: --var {name}: no scenario file given declares or uses it"
+             f"{templating.did_you_mean(name, sorted(uses))}", err=True)
+
+
 def _scenario_platforms(specs) -> list[dict] | None:
     from bank_depository.services.platforms import PlatformSpecError, parse_spec
 
@@ -447,6 +457,8 @@ def _run_scenarios(files, bank_url, platform_url, keep, as_json, keep_going, var
     from scenarios import runner, spec
 
     loaded, invalid = _load_all(files, variables, report=not as_json)
+    if not as_json:
+        _warn_unused_vars(variables, loaded)
     if invalid:  # nothing runs: every problem of every file is reported first
         if as_json:
             _echo_json({"ok": False, "scenarios": [runner.RunResult(str(path), "", error=str(exc)).as_dict()
@@ -530,7 +542,9 @@ def scenario_schema() -> None:
               help="Set the scenario variable NAME (over the file's vars:); repeatable.")
 def scenario_validate(files, var_pairs) -> None:
     """Check scenario FILES without running them: every problem of every file, in one pass."""
-    loaded, invalid = _load_all(files, _parse_vars(var_pairs))
+    variables = _parse_vars(var_pairs)
+    loaded, invalid = _load_all(files, variables)
+    _warn_unused_vars(variables, loaded)
     for s in loaded:
         steps, actors = len(s.steps), len(s.actors)
         _say(f"✓ {s.path}: {s.name} ({steps} step{'s' * (steps != 1)}, {actors} actor{'s' * (actors != 1)})")

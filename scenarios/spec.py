@@ -84,6 +84,8 @@ class Scenario:
     platform_no: Optional[str] = None
     #: ``start:``: where the clocks of bank and platform stand when the run begins (ISO, +08:00), or None.
     start: Optional[str] = None
+    #: Every variable name the file declares (``vars:``) or writes as ``${name}``: a ``--var`` outside it is unused.
+    uses: set[str] = field(default_factory=set)
 
     def members(self, name: str) -> list[str]:
         """An actor name, or every member of an actor group."""
@@ -242,6 +244,7 @@ def parse(data: Any, path: str = "<scenario>", root: Any = None, *, variables: O
     claims: set[str] = set()
     saved: set[str] = set()
     lookup = templating.static_lookup(merged, env)
+    scenario.uses = set(defaults) | set(templating.names(raw_steps))
     for i, raw in enumerate(raw_steps, start=1):
         raw = templating.substitute(raw, lookup)
         undefined = _name_problems(scenario, raw, i, lines[i - 1], path, saved, env)

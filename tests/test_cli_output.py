@@ -300,3 +300,13 @@ def test_validate_counts_one_step_and_one_actor_in_the_singular(tmp_path):
     one = scenario_file(tmp_path, text, "one.yaml")
     result = invoke("scenario", "validate", one)
     assert result.stdout == f"✓ {one}: one (1 step, 1 actor)\n"
+
+
+def test_a_var_no_file_declares_or_uses_is_warned_about_with_a_suggestion(tmp_path):
+    text = ('name: v\nplatform: external\nvars: {own: "http://127.0.0.1:9"}\n'
+            'steps:\n  - http: {method: GET, url: "${own}/x"}\n')
+    path = scenario_file(tmp_path, text, "v.yaml")
+    typo = invoke("scenario", "validate", path, "--var", "onw=http://127.0.0.1:1", "--var", "own=http://127.0.0.1:2")
+    assert typo.exit_code == 0
+    assert typo.stderr == "warning: --var onw: no scenario file given declares or uses it (did you mean 'own'?)\n"
+    assert invoke("scenario", "validate", path, "--var", "own=http://127.0.0.1:2").stderr == ""
