@@ -196,9 +196,25 @@ class Runner:
         """On servers started elsewhere, before anything is created: the scenario's config and clocks."""
         if self.sandbox is not None:
             return
+        self._check_profile()
         if not self.external:
             self._apply_config()
         self._set_clocks()
+
+    def _check_profile(self) -> None:
+        """``profile:`` must be what the served bank speaks to the platform: a served pair's wire is fixed."""
+        try:
+            platforms = self.bank("GET", "/sim/platforms")
+        except (StepError, requests.RequestException):
+            return  # an unreachable or refusing bank is reported by the setup, as before
+        if self.s.platform_no:
+            platforms = [p for p in platforms if p["platformNo"] == self.s.platform_no] or platforms
+        spoken = {p.get("profile", "modern") for p in platforms}
+        if spoken and self.s.profile not in spoken:
+            names = ", ".join(f"{p['platformNo']} ({p.get('profile', 'modern')})" for p in platforms)
+            raise served.Refusal(f"the scenario runs on the {self.s.profile} wire (profile: {self.s.profile}) but the"
+                                 f" served bank speaks {', '.join(sorted(spoken))} to {names}: serve the bank with"
+                                 f" --profile {self.s.profile} and the platform with --bank-profile {self.s.profile}")
 
     def _apply_config(self) -> None:
         try:

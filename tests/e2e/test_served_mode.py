@@ -89,6 +89,16 @@ def test_a_platform_without_a_config_endpoint_stops_the_run_naming_every_key(pai
     assert "withdraw_commission: served ?, scenario 0.00" in result.error
 
 
+def test_a_scenario_on_another_wire_than_the_served_banks_stops_before_any_step_naming_both(pair, tmp_path):
+    path = write(tmp_path, "- open_account: ivy\n", top="profile: legacy\n")
+    result, _, _ = served_run(pair, path, 14)
+    assert not result.ok and result.steps == []
+    assert ("the scenario runs on the legacy wire (profile: legacy) but the served bank speaks modern to"
+            " wanxinp2p (modern): serve the bank with --profile legacy and the platform with --bank-profile legacy"
+            ) in result.error
+    assert sim(pair, pair.bank_url).request("GET", "/sim/accounts")["cards"] == []  # nothing was created
+
+
 # -- start: and the calendar ------------------------------------------------------
 def clocks(sb: Sandbox) -> tuple[str, str]:
     return (sim(sb, sb.bank_url).request("GET", "/sim/clock")["now"][:19],
