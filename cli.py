@@ -1152,10 +1152,18 @@ def platforms_add(spec, bank_url, as_json=False) -> None:
                        ("name", "name")):
         if fields.get(name):
             body[wire] = fields[name]
-    data = BankSource(bank_url, None, offline=False).send("POST", "/sim/platforms", json=body)
-    _echo_json(data) if as_json else click.echo(
-        f"platform {data['platformNo']} registered ({data['profile']}, {data['algorithm']}, "
-        f"notify {data['notifyUrl'] or '-'})")
+    source = BankSource(bank_url, None, offline=False)
+    before = {p["platformNo"]: p for p in source.send("GET", "/sim/platforms")}.get(fields["platform_no"])
+    data = source.send("POST", "/sim/platforms", json=body)
+    if as_json:
+        return _echo_json(data)
+    # SPEC replaces the whole registration: what it changed is said, a profile left out included
+    changed = [f"{label} {before.get(key) or '-'} → {data.get(key) or '-'}" for key, label in
+               (("profile", "profile"), ("algorithm", "algorithm"), ("notifyUrl", "notify"), ("name", "name"))
+               if before is not None and before.get(key) != data.get(key)]
+    click.echo(f"platform {data['platformNo']} {'updated' if before else 'registered'} ({data['profile']}, "
+               f"{data['algorithm']}, notify {data['notifyUrl'] or '-'})" + (f": {', '.join(changed)}" if changed
+                                                                             else ""))
 
 
 # -- the request log --------------------------------------------------------------------

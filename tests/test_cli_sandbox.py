@@ -252,3 +252,14 @@ def test_bank_serve_says_where_its_operator_credential_came_from(tmp_path, monke
                     env=how.get("env", {"WANXIN_SIM_TOKEN": None}))
     assert result.exit_code == 0, result.output
     assert said in result.stdout
+
+
+def test_platforms_add_of_a_registered_platform_says_it_updated_it_and_what_changed(served, tmp_path):
+    path, _ = key_file(tmp_path)
+    legacy = run(served, "platforms", "add", f"no=acme,key={path},notify=http://acme.test/n,profile=legacy")
+    assert legacy.stdout.startswith("platform acme registered (legacy, SHA1withRSA, notify http://acme.test/n)")
+    again = run(served, "platforms", "add", f"no=acme,key={path},notify=http://acme.test/m")
+    assert again.exit_code == 0, again.output
+    assert again.stdout == ("platform acme updated (modern, SHA256withRSA, notify http://acme.test/m): profile legacy"
+                            " → modern, algorithm SHA1withRSA → SHA256withRSA, notify http://acme.test/n →"
+                            " http://acme.test/m\n")
