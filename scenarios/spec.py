@@ -481,17 +481,25 @@ def _check_claim_exists(c: _Checking, arg: dict) -> None:
 
 
 def _check_fault(c: _Checking, arg: dict) -> None:
-    from bank_depository.faults import FaultRuleError, validate
+    from bank_depository.faults import ACTIONS, FaultRuleError, validate
+    problems = []
     try:
         validate(arg)
     except FaultRuleError as exc:
-        raise c.fail(str(exc)) from None
+        problems.append(str(exc))
+        if arg.get("action") not in ACTIONS:  # the matchers were not looked at: check them on their own
+            try:
+                validate({"action": "lose_response", **{k: arg[k] for k in ("service", "bizType") if k in arg}})
+            except FaultRuleError as matcher:
+                problems.append(str(matcher))
     user = arg.get("userNo")
     if isinstance(user, str) and "${" not in user and user not in c.s.actors:
         # a literal userNo is allowed; a near miss of an actor's name is a typo that would never match
         hint = templating.did_you_mean(user, c.s.actors)
         if hint:
-            raise c.fail(f"userNo {user!r} is not an actor{hint}; the rule would never match")
+            problems.append(f"userNo {user!r} is not an actor{hint}; the rule would never match")
+    if problems:
+        raise ScenarioError([f"{c.where}: {p}" for p in problems])
 
 
 def _check_expect_balance(c: _Checking, arg: dict) -> None:

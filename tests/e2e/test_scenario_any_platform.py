@@ -495,3 +495,16 @@ def test_a_refused_operator_credential_says_what_the_run_sent_and_how_to_give_on
     assert done.exit_code == 1
     assert "UNAUTHORIZED: the simulator's control API needs the operator credential" in done.output
     assert f"; {sent}: give --sim-token or set WANXIN_SIM_TOKEN" in done.output
+
+
+def test_a_fault_step_reports_its_action_its_service_and_its_user_together():
+    text = ("name: f\nactors: {zoe: {role: investor}}\nsteps:\n"
+            "  - fault: {action: lose_respons, service: RECHARG, userNo: zoee}\n")
+    import yaml
+    with pytest.raises(spec.ScenarioError) as caught:
+        spec.parse(yaml.safe_load(text), "f.yaml", env={})
+    problems = caught.value.problems
+    assert len(problems) == 3 and all(p.startswith("f.yaml: step 1 (fault, line 0): ") for p in problems)
+    assert "action 'lose_respons' is unknown" in problems[0]
+    assert "service 'RECHARG' would never match" in problems[1]
+    assert "userNo 'zoee' is not an actor (did you mean 'zoe'?)" in problems[2]
