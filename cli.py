@@ -744,15 +744,8 @@ def _http(method: str, url: str, **kw):
 
 def _unreachable(url: str, exc: Exception) -> str:
     """One line for a server that did not answer: which URL and why (not just the exception's class)."""
-    import requests
-
-    if isinstance(exc, requests.Timeout):
-        why = "no answer in time"
-    elif isinstance(exc, requests.ConnectionError):
-        why = "connection refused (is it running?)" if "refused" in str(exc).lower() else "no connection"
-    else:
-        why = type(exc).__name__
-    return f"cannot reach {url}: {why}"
+    from bank_depository.client import why_unreachable
+    return f"cannot reach {url}: {why_unreachable(exc)}"
 
 
 def bank_options(offline: bool = True):

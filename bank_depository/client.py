@@ -17,6 +17,15 @@ import requests
 from .protocol import envelope, operator, signing
 
 
+def why_unreachable(exc: Exception) -> str:
+    """Why a server did not answer, in a few words (not urllib3's retry text)."""
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused (is it running?)" if "refused" in str(exc).lower() else "no connection"
+    return type(exc).__name__
+
+
 class SimError(Exception):
     """A JSON surface refused: ``{"error": {"code", "message"}}`` (or a non-JSON answer)."""
 

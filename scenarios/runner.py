@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import requests
 
-from bank_depository.client import SimClient, SimError
+from bank_depository.client import SimClient, SimError, why_unreachable
 from bank_depository.domain.errors import BankError
 from bank_depository.domain.identity import sample_identity
 from bank_depository.protocol import clockrange, codes, gateway_user
@@ -883,21 +883,14 @@ _REQUEST_STATUS = {0: "PROCESSING", 1: "SUCCESS", 2: "FAILURE"}
 
 
 def _reason(exc: Exception) -> str:
-    """One readable line for a failure; for a server that did not answer, which one and why (not urllib3's text)."""
+    """One readable line for a failure; for a server that did not answer, which one and why."""
     if not isinstance(exc, requests.RequestException):
         return str(exc)
     where = ""
     if exc.request is not None and exc.request.url:
         parts = urlsplit(str(exc.request.url))
         where = f" {parts.scheme}://{parts.netloc} ({exc.request.method} {parts.path})"
-    if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        why = "connection refused" if "refused" in text.lower() else \
-            "timed out" if isinstance(exc, requests.Timeout) else "no connection"
-        return f"could not reach{where}: {why}"
-    if isinstance(exc, requests.Timeout):
-        return f"no answer in time from{where}"
-    return f"could not reach{where}: {type(exc).__name__}"
+    return f"could not reach{where}: {why_unreachable(exc)}"
 
 
 def _request_no(fields: dict) -> str:
