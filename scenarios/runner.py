@@ -223,16 +223,22 @@ class Runner:
             raise served.Refusal(f"the platform cannot take the scenario's config (GET /sim/config: {exc.message});"
                                  f" {served.describe(served.config_differences({}, self.s.config))}") from None
         differences = served.config_differences(shown, self.s.config)
-        if not differences:
-            return
         change = {served.WIRE_CONFIG[k]: want for k, (_have, want) in differences.items()}
+        restore = {served.WIRE_CONFIG[k]: have for k, (have, _want) in differences.items()}
+        # the daily job runs where the steps say (run_daily, run_repayments), as in process, not whenever
+        # the served platform's background thread notices a moved clock
+        if shown.get(served.DAILY_JOB, served.MANUAL) != served.MANUAL:
+            change[served.DAILY_JOB], restore[served.DAILY_JOB] = served.MANUAL, shown[served.DAILY_JOB]
+        if not change:
+            return
         try:
             self.platform("POST", "/sim/config", json=change)
         except StepError as exc:
             raise served.Refusal(f"the platform refused the scenario's config ({exc.message}):"
                                  f" {served.describe(differences)}") from None
-        self.config_restore = {served.WIRE_CONFIG[k]: have for k, (have, _want) in differences.items()}
-        self.echo(f"  config applied to the served platform: {served.describe(differences)}")
+        self.config_restore = restore
+        if differences:
+            self.echo(f"  config applied to the served platform: {served.describe(differences)}")
 
     def _set_clocks(self) -> None:
         """``start:``, or (for a scenario that moves the clock) the next date with the scenario's calendar."""

@@ -7,6 +7,8 @@ served pair is shared and its clocks never go back, so a run there:
 * applies its effective ``config:`` to the built-in platform (``/sim/config``)
   and puts the served values back at its end, or refuses before any step,
   naming each difference it could not apply (:func:`config_differences`);
+  while it runs the platform's daily job is ``manual`` (it runs at
+  ``run_daily`` / ``run_repayments``, as in process);
 * sets both clocks to ``start:``, or refuses when a clock is already past it;
   without ``start:``, a scenario that moves the clock starts at the next date
   after the clocks whose calendar (days of the month, month lengths, leap
@@ -32,6 +34,10 @@ from .harness import DEFAULT_START  # where an in-process run's clocks start wit
 WIRE_CONFIG = {"borrower_commission_rate": "borrowerCommissionRate",
                "investor_commission_rate": "investorCommissionRate",
                "min_tender": "minTender", "withdraw_commission": "withdrawCommission"}
+
+
+#: the platform's ``/sim/config`` field for its daily job, and the mode a run sets while it runs
+DAILY_JOB, MANUAL = "dailyJob", "manual"
 
 
 class Refusal(Exception):

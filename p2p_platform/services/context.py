@@ -39,6 +39,8 @@ class Settings:
     public_url: str = "http://127.0.0.1"    # how the bank and browsers reach this platform
     retries: int = 2                        # extra same-requestNo attempts when the outcome is unknown
     miscarry_days: int = 15                 # a collecting project expires (流标) after this many days
+    daily_job: str = "auto"                 # "auto": a served platform runs its daily job itself; "manual": only
+    #                                         POST /api/jobs/daily runs it (what a scenario run sets while it runs)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import IO, Optional
 from ..bank_client import OutcomeUnknown
 from ..domain.errors import PlatformError
 from ..storage import meta, projects
-from . import reconcile, recovery, repayment
+from . import reconcile, recovery, repayment, tunables
 from .context import PlatformContext
 from .projects import miscarry
 
@@ -59,13 +59,16 @@ class DailyScheduler:
         return last is None or last < self.ctx.clock.today().isoformat()
 
     def tick(self) -> dict | None:
-        """Run the daily job if today's has not run yet."""
+        """Run the daily job if today's has not run yet. With ``dailyJob: manual`` (``/sim/config``) the
+        dates that pass are left to ``POST /api/jobs/daily``: they are marked run without running, so
+        switching back to ``auto`` resumes with the next business date rather than catching up."""
         if not self.due():
             return None
         today = self.ctx.clock.today()
         with self.ctx.store.write() as conn:
             meta.put(conn, LAST_RUN, today.isoformat())
-        return daily(self.ctx, today)
+            manual = tunables.current(self.ctx, conn).daily_job == "manual"
+        return None if manual else daily(self.ctx, today)
 
     def _lock(self, lock_path: str) -> Optional[IO]:
         handle = open(lock_path, "a+")

@@ -3,6 +3,11 @@
 Commission rates, the minimum tender and the withdrawal fee are set at start
 (``BORROWER_COMMISSION_RATE`` …); a scenario run against a served platform
 applies its own ``config:`` here and puts the previous values back at its end.
+``dailyJob`` says whether a served platform runs its daily job by itself once
+per business date (``auto``) or only when ``POST /api/jobs/daily`` asks
+(``manual``): a scenario run sets ``manual`` while it runs, so the job runs
+where its steps say, as in process, and not whenever a background thread
+notices the moved clock.
 A change is kept in ``meta`` (``config.<key>``), so every worker process and a
 restart see it; a value equal to the one the platform started with removes the
 row. Invariant guarded: a change is whole and valid or refused (nothing
@@ -23,8 +28,9 @@ from .context import PlatformContext, Settings
 
 #: wire name -> Settings field
 KEYS = {"borrowerCommissionRate": "borrower_commission_rate", "investorCommissionRate": "investor_commission_rate",
-        "minTender": "min_tender", "withdrawCommission": "withdraw_commission"}
+        "minTender": "min_tender", "withdrawCommission": "withdraw_commission", "dailyJob": "daily_job"}
 RATES = ("borrower_commission_rate", "investor_commission_rate")
+DAILY_JOB_MODES = ("auto", "manual")
 _PREFIX = "config."
 
 
@@ -39,13 +45,16 @@ def current(ctx: PlatformContext, conn: Optional[sqlite3.Connection] = None) -> 
         name = key[len(_PREFIX):]
         if name in RATES:
             changed[name] = Decimal(value)
+        elif name == "daily_job":
+            changed[name] = value
         elif name in KEYS.values():
             changed[name] = int(value)
     return dataclasses.replace(ctx.settings, **changed)
 
 
 def view(settings: Settings) -> dict:
-    return {wire: (str(getattr(settings, name)) if name in RATES else format_fen(getattr(settings, name)))
+    return {wire: (str(getattr(settings, name)) if name in RATES or name == "daily_job"
+                   else format_fen(getattr(settings, name)))
             for wire, name in KEYS.items()}
 
 
@@ -57,6 +66,10 @@ def _parse(wire: str, value: Any) -> Any:
     name = KEYS[wire]
     if not isinstance(value, str):
         raise bad(f"{wire} must be text (quote it: \"{value}\")")
+    if name == "daily_job":
+        if value not in DAILY_JOB_MODES:
+            raise bad(f"{wire} must be one of {', '.join(DAILY_JOB_MODES)}, got {value!r}")
+        return value
     if name in RATES:
         try:
             rate = Decimal(value)

@@ -54,7 +54,7 @@ def sim(sb: Sandbox, url: str) -> SimClient:
 
 
 STARTED = {"borrowerCommissionRate": "0.02", "investorCommissionRate": "0.03", "minTender": "100.00",
-           "withdrawCommission": "0.00"}
+           "withdrawCommission": "0.00", "dailyJob": "auto"}
 
 
 # -- config ---------------------------------------------------------------------
@@ -65,6 +65,8 @@ def test_the_scenarios_config_is_applied_to_the_served_platform_and_put_back_aft
         - withdraw: {user: ivy, amount: "100.00"}
         - expect_balance:
             ivy: {available: "400.00", card: "4599.00"}
+        - http: {method: GET, url: /sim/config,
+                 expect: {json: {config: {withdrawCommission: "1.00", dailyJob: manual}}}}
         """, top='config: {withdraw_commission: "1.00"}\n')
     result, lines, _ = served_run(pair, path, 11)
     assert result.ok, lines

@@ -12,7 +12,7 @@ from p2p_platform.app import create_app
 from p2p_platform.services import tunables
 
 STARTED = {"borrowerCommissionRate": "0.02", "investorCommissionRate": "0.03", "minTender": "100.00",
-           "withdrawCommission": "0.00"}
+           "withdrawCommission": "0.00", "dailyJob": "auto"}
 
 
 def test_the_config_shows_what_the_platform_started_with(wanxin):
@@ -61,6 +61,8 @@ def test_another_app_on_the_same_database_sees_the_change(wanxin):
     ({"borrowerCommissionRate": "abc"}, "decimal rate"),
     ({"borrowerCommissionRate": "0.6", "investorCommissionRate": "0.5"}, "must stay below 1"),
     ({"withdrawCommission": "2.00", "minTender": "x"}, "minTender"),  # all or nothing
+    ({"dailyJob": "sometimes"}, "dailyJob must be one of auto, manual"),
+    ({"dailyJob": True}, "must be text"),
 ])
 def test_a_bad_change_is_a_clear_400_and_changes_nothing(wanxin, body, says):
     status, answer = wanxin.api("POST", "/sim/config", body)
@@ -88,3 +90,21 @@ def test_a_user_with_a_depository_account_is_not_deleted(wanxin):
     status, body = wanxin.api("DELETE", f"/api/users/{user_no}")
     assert status == 409 and body["error"]["code"] == "USER_IN_USE"
     assert wanxin.ok("GET", f"/api/users/{user_no}")["status"] == "OPEN"
+
+
+def test_with_the_daily_job_manual_a_moved_clock_runs_nothing_and_auto_resumes_on_the_next_date(wanxin, monkeypatch):
+    from p2p_platform.services import daily
+    ctx = wanxin.sb.platform_ctx
+    scheduler = daily.DailyScheduler(ctx)  # what a served platform's background thread ticks
+    scheduler.tick()                       # today's run, so that only moved dates are due below
+    ran: list = []
+    monkeypatch.setattr(daily, "daily", lambda c, today=None: ran.append(today) or {})
+    assert wanxin.ok("POST", "/sim/config", {"dailyJob": "manual"})["config"]["dailyJob"] == "manual"
+    wanxin.sb.advance(86400)
+    assert scheduler.due() and scheduler.tick() is None and ran == []   # the date passes, marked, not run
+    assert not scheduler.due()
+    assert wanxin.ok("POST", "/sim/config", {"dailyJob": "auto"})["config"] == STARTED
+    assert scheduler.tick() is None and ran == []                       # no catching up on that date
+    wanxin.sb.advance(86400)
+    scheduler.tick()
+    assert ran == [ctx.clock.today()]
