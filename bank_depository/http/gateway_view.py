@@ -78,16 +78,24 @@ def _stored_request(ctx, platform_no: str, request_no: str) -> tuple[str, dict]:
     return "", {}
 
 
+def _posted_request(ctx, form: dict):
+    """The platform and requestNo a page's form names (the platform None when the bank has no such one)."""
+    return ctx.platform(form.get("platformNo", "")), form.get("requestNo", "")
+
+
+def _unknown_request():
+    return _page(gateway.Page("", "", error="unknown platform or request"), 400)
+
+
 @bp.route("/gateway/confirm", methods=["POST"])
 def confirm():
     ctx = current_app.extensions["wanxin.bank"]
     form = request.form.to_dict()
-    platform = ctx.platform(form.get("platformNo", ""))
-    request_no = form.get("requestNo", "")
+    platform, request_no = _posted_request(ctx, form)
     if platform is None or not request_no:
         edge.note(resp_code=codes.UNKNOWN_PLATFORM if platform is None else codes.PARAM_FAIL,
                   detail="unknown platform or request")
-        return _page(gateway.Page("", "", error="unknown platform or request"), 400)
+        return _unknown_request()
     service, payload = _stored_request(ctx, platform.platform_no, request_no)
     return confirm_with_faults(ctx, platform, request_no, service, payload, form,
                                lambda message, status=400: _page(gateway.Page(form.get("serviceName", ""),
@@ -100,10 +108,9 @@ def cancel():
     """The user leaves the page without confirming: back to the platform with code 2, nothing changes."""
     ctx = current_app.extensions["wanxin.bank"]
     form = request.form.to_dict()
-    platform = ctx.platform(form.get("platformNo", ""))
-    request_no = form.get("requestNo", "")
+    platform, request_no = _posted_request(ctx, form)
     if platform is None or not request_no:
-        return _page(gateway.Page("", "", error="unknown platform or request"), 400)
+        return _unknown_request()
     try:
         result = gateway.cancel(ctx, platform, request_no)
     except BankError as exc:
